@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("wippy: under construction");
+    std::process::exit(1);
+}
