@@ -10,6 +10,7 @@
 pub mod error;
 pub mod pid;
 pub mod value;
+pub mod wildcard;
 
 pub use error::{Error, Kind, Result};
 pub use pid::{Pid, PidGen};
