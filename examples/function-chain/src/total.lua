@@ -6,11 +6,12 @@ local function run(order: {items: {any}})
   end
   local sum = 0
   for i, f in ipairs(futures) do
-    local v = f:response():receive()
-    if errors.is(v, errors.INVALID) or type(v) ~= "userdata" then
-      return nil, errors.wrap(v, "line " .. i)
+    f:response():receive() -- wait for the result message
+    local p, perr = f:result()
+    if perr then
+      return nil, errors.wrap(perr, "line " .. i)
     end
-    sum = sum + v:data()
+    sum = sum + p:data()
   end
   return {lines = #order.items, total = sum}
 end
