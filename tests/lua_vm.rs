@@ -95,8 +95,34 @@ fn std_tables_are_read_only() {
     )
     .unwrap();
     assert!(n > 10);
-    let meta: Value = run(&mut st, "return getmetatable('')").unwrap();
-    assert_eq!(meta, Value::Boolean(false));
+    let meta: String = run(
+        &mut st,
+        "local ok, e = pcall(function() getmetatable('').__index = {} end); return e",
+    )
+    .unwrap();
+    assert!(meta.contains("read-only"), "{meta}");
+    for stmt in [
+        "rawset(string, 'x', 1)",
+        "table.insert(table, 1)",
+        "setmetatable(math, {})",
+        "string.format = nil",
+    ] {
+        let msg: String = run(
+            &mut st,
+            &format!("local ok, e = pcall(function() {stmt} end); return tostring(ok) .. ' ' .. e"),
+        )
+        .unwrap();
+        assert!(
+            msg.starts_with("false") && msg.contains("read-only"),
+            "{stmt}: {msg}"
+        );
+    }
+    let (n, f): (bool, String) = run(
+        &mut st,
+        "return next(string) ~= nil, type(rawget(string, 'format'))",
+    )
+    .unwrap();
+    assert_eq!((n, f.as_str()), (true, "function"));
     let up: String = run(&mut st, "return ('abc'):upper() .. (\"10\" + 1)").unwrap();
     assert_eq!(up, "ABC11");
 }

@@ -4,7 +4,7 @@
 //!   environment bound to it and its compiled-chunk cache.
 //! - [`factory`]: [`StateFactory`] — `acquire(modules)` / `release(state)` with a warm pool.
 //! - [`sandbox`]: the base globals and the per-process `_ENV` layout (spec §3.1/§3.3).
-//! - [`readonly`]: read-only proxies for shared library/module tables.
+//! - [`readonly`]: read-only shared library/module tables (patched VM flag).
 //! - [`data`]: per-state run-time data (process identity, current env).
 //! - [`budget`]: memory limit and the instruction-count preemption hook.
 //! - [`raise`]: raising clean Lua values (strings, error objects) from Rust callbacks.
@@ -16,6 +16,7 @@
 pub mod budget;
 pub mod data;
 pub mod factory;
+mod helpers;
 pub mod protect;
 pub mod raise;
 pub mod readonly;

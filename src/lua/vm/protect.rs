@@ -10,21 +10,10 @@
 
 use mlua::{Function, Lua};
 
-const PROTECT_KEY: &str = "wippy.protect";
-
 /// Wrap `f` so that calling the result returns `(true, ...)` or `(false, err_value)` instead of
 /// raising. Works inside coroutines and across yields.
 pub fn protected(lua: &Lua, f: &Function) -> mlua::Result<Function> {
-    let maker: Function = match lua.named_registry_value::<Function>(PROTECT_KEY) {
-        Ok(m) => m,
-        Err(_) => {
-            let m: Function = lua
-                .load("local pcall = ...; return function(f) return function(...) return pcall(f, ...) end end")
-                .set_name("=[C]")
-                .call(lua.globals().raw_get::<Function>("pcall")?)?;
-            lua.set_named_registry_value(PROTECT_KEY, &m)?;
-            m
-        }
-    };
-    maker.call(f)
+    super::helpers::helpers(lua)?
+        .raw_get::<Function>("protect")?
+        .call(f)
 }

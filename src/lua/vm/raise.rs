@@ -12,10 +12,8 @@
 
 use mlua::{Function, IntoLua, IntoLuaMulti, LightUserData, Lua, MultiValue, Value};
 
-const WRAP_KEY: &str = "wippy.raise_wrap";
-
 /// The sentinel that marks a "raise" return from Rust (a light userdata with a fixed address).
-fn sentinel() -> LightUserData {
+pub(crate) fn sentinel() -> LightUserData {
     static MARK: u8 = 0;
     LightUserData(&MARK as *const u8 as *mut std::ffi::c_void)
 }
@@ -33,25 +31,9 @@ pub fn raise_msg(lua: &Lua, msg: impl AsRef<str>) -> mlua::Result<MultiValue> {
 
 /// Wrap `f` (which may return [`raise`] results) in the raising trampoline.
 pub fn wrap(lua: &Lua, f: Function) -> mlua::Result<Function> {
-    let maker: Function = match lua.named_registry_value::<Function>(WRAP_KEY) {
-        Ok(m) => m,
-        Err(_) => {
-            let m: Function = lua
-                .load(
-                    "local RAISE, error = ...\n\
-                     local function check(a, ...)\n\
-                       if a == RAISE then error((...), 2) end\n\
-                       return a, ...\n\
-                     end\n\
-                     return function(f) return function(...) return check(f(...)) end end",
-                )
-                .set_name("=[C]")
-                .call((sentinel(), lua.globals().raw_get::<Value>("error")?))?;
-            lua.set_named_registry_value(WRAP_KEY, &m)?;
-            m
-        }
-    };
-    maker.call(f)
+    super::helpers::helpers(lua)?
+        .raw_get::<Function>("raising")?
+        .call(f)
 }
 
 /// Create a wrapped Rust function in one step.

@@ -1,88 +1,74 @@
-//! Read-only views of shared tables.
+//! Read-only shared tables.
 //!
 //! Upstream shares the standard tables (`string`, `table`, `math`, …) and the module tables
-//! between processes as *immutable* tables: writing to them raises. Lua 5.4 has no read-only
-//! flag, so each shared table is exposed through an empty proxy table whose metatable forwards
-//! reads (`__index`), iteration (`__pairs`) and length (`__len`) to the real table and rejects
-//! writes (`__newindex`). `__metatable = false` hides the real table from `getmetatable`, so
-//! user code can never reach it and mutate it.
+//! between processes as *immutable* tables: writing to them raises. Our patched Lua
+//! (`vendor/lua-src/PATCHES.md` §2) has the same notion: a per-table read-only flag (bit 6 of
+//! `Table.flags`) checked on every write path — assignment to an existing or a new key,
+//! `rawset`, `table.insert`/`lua_seti`, `setmetatable` — which raise
+//! `attempt to modify read-only table`. Reads, `pairs`, `next`, `#` and `rawget` are
+//! unaffected and cost nothing extra.
 //!
-//! Invariant: the real table is reachable only from Rust (and from the proxy's metatable,
-//! which user code cannot obtain), so a recycled state can never carry a change made by one
-//! process into the next one.
-//!
-//! Cost: a read through the proxy is one extra table lookup plus the `__index` dispatch
-//! (a few ns); `rawget(proxy, k)` and `next(proxy)` see an empty table (documented deviation).
+//! Invariant: every table reachable from a state's base globals is read-only, so a process
+//! can write only into its own environment table, and a recycled state carries nothing from
+//! one process to the next.
 
-use mlua::{Function, Lua, Table, Value};
+use std::ffi::c_int;
 
-/// Registry key of the shared proxy metatable pieces (the `__newindex`/`__pairs`/`__len`
-/// functions are created once per state and reused by every proxy).
-const RO_FNS_KEY: &str = "wippy.ro_fns";
+use mlua::{Lua, Table, Value};
 
 /// The message of the error raised by a write to a read-only table.
 pub const READONLY_MESSAGE: &str = "attempt to modify read-only table";
 
-fn ro_functions(lua: &Lua) -> mlua::Result<Table> {
-    if let Ok(t) = lua.named_registry_value::<Table>(RO_FNS_KEY) {
-        return Ok(t);
-    }
-    let fns = lua.create_table_with_capacity(0, 3)?;
-    // `__newindex`: reject every write. Implemented in Lua so the error is a plain string
-    // with the caller's position, exactly like upstream's immutable-table error.
-    let newindex: Function = lua
-        .load(format!(
-            "return function() error({READONLY_MESSAGE:?}, 2) end"
-        ))
-        .set_name("=readonly")
-        .eval()?;
-    // `__pairs`: iterate the real table (held as the proxy metatable's `__index`).
-    let pairs: Function = lua
-        .load("local next, getmt = next, ...; return function(p) return next, getmt(p), nil end")
-        .set_name("=readonly")
-        .call(lua.create_function(|_, p: Table| Ok(real_of(&p)))?)?;
-    let len: Function = lua
-        .load("local getmt = ...; return function(p) return #getmt(p) end")
-        .set_name("=readonly")
-        .call(lua.create_function(|_, p: Table| Ok(real_of(&p)))?)?;
-    fns.raw_set("newindex", newindex)?;
-    fns.raw_set("pairs", pairs)?;
-    fns.raw_set("len", len)?;
-    lua.set_named_registry_value(RO_FNS_KEY, &fns)?;
-    Ok(fns)
+unsafe extern "C-unwind" {
+    /// Added by the wippy patch to `lapi.c`: set or clear the read-only flag of the table at
+    /// `idx`.
+    fn lua_setreadonly(state: *mut mlua::ffi::lua_State, idx: c_int, on: c_int);
 }
 
-/// The real table behind a proxy (None for a plain table).
-pub fn real_of(proxy: &Table) -> Option<Table> {
-    let mt = proxy.metatable()?;
-    match mt.raw_get::<Value>("__index") {
-        Ok(Value::Table(t))
-            if mt.raw_get::<Value>("__metatable").ok() == Some(Value::Boolean(false)) =>
-        {
-            Some(t)
-        }
-        _ => None,
+/// Mark `t` read-only (or writable again with `on = false`).
+pub fn set_readonly(lua: &Lua, t: &Table, on: bool) -> mlua::Result<()> {
+    // SAFETY: `exec_raw` pushes `t` onto the state's stack and runs the closure in protected
+    // mode with the stack holding exactly that argument at index -1; `lua_setreadonly` only
+    // flips a bit in the table header (it cannot raise or allocate) and we pop the argument
+    // to leave the stack as we found it.
+    unsafe {
+        lua.exec_raw::<()>(t, |state| {
+            lua_setreadonly(state, -1, on as c_int);
+            mlua::ffi::lua_pop(state, 1);
+        })
     }
 }
 
-/// Wrap `real` in a read-only proxy (see the module docs).
+/// Mark `real` read-only and return it.
 pub fn readonly(lua: &Lua, real: Table) -> mlua::Result<Table> {
-    let fns = ro_functions(lua)?;
-    let mt = lua.create_table_with_capacity(0, 5)?;
-    mt.raw_set("__index", real)?;
-    mt.raw_set("__newindex", fns.raw_get::<Function>("newindex")?)?;
-    mt.raw_set("__pairs", fns.raw_get::<Function>("pairs")?)?;
-    mt.raw_set("__len", fns.raw_get::<Function>("len")?)?;
-    mt.raw_set("__metatable", false)?;
-    let proxy = lua.create_table_with_capacity(0, 0)?;
-    proxy.set_metatable(Some(mt))?;
-    Ok(proxy)
+    set_readonly(lua, &real, true)?;
+    Ok(real)
 }
 
-/// Wrap a module value: tables become read-only proxies, anything else is returned as is.
+/// Freeze a module value: a table and every table reachable through its fields (not through
+/// metatables) become read-only. Anything else is returned as is.
 pub fn freeze(lua: &Lua, v: Value) -> mlua::Result<Value> {
-    match v {
-        Value::Table(t) => Ok(Value::Table(readonly(lua, t)?)),
-        other => Ok(other),
+    if let Value::Table(t) = &v {
+        let mut seen = Vec::new();
+        freeze_table(lua, t, &mut seen)?;
     }
+    Ok(v)
+}
+
+fn freeze_table(lua: &Lua, t: &Table, seen: &mut Vec<*const std::ffi::c_void>) -> mlua::Result<()> {
+    let p = t.to_pointer();
+    if seen.contains(&p) {
+        return Ok(());
+    }
+    seen.push(p);
+    let mut nested = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        if let (_, Value::Table(inner)) = pair? {
+            nested.push(inner);
+        }
+    }
+    for inner in &nested {
+        freeze_table(lua, inner, seen)?;
+    }
+    set_readonly(lua, t, true)
 }

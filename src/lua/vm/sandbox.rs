@@ -10,19 +10,19 @@
 //!                            │ metatable {__index = lazy loader}
 //!                            ▼
 //!                          lazy loader: builds `table`, `math`, `os`, `errors`, … on first
-//!                          access, stores the read-only proxy in B, returns it
+//!                          access, marks it read-only, stores it in B, returns it
 //! ```
 //!
 //! B holds the base functions upstream keeps (`assert error pcall xpcall type tostring
 //! tonumber pairs ipairs next select rawget rawset rawequal rawlen getmetatable setmetatable
-//! _VERSION`), plus `print` (an info log line), `require` (`_ENV[name]` or an error), a
-//! `package` stub and `unpack`. `load`, `loadfile`, `dofile`, `collectgarbage` and `warn`
+//! _VERSION`), plus — built on first access — `print` (an info log line), `require`
+//! (`_ENV[name]` or an error), a `package` stub and `unpack`. `load`, `loadfile`, `dofile`, `collectgarbage` and `warn`
 //! are removed; `io`, `debug`, `utf8` are never opened. `string` is opened eagerly because the
 //! string metatable (`("x"):upper()`, `"10" + 1`) must exist from the start; every other
 //! library table is built on first access, so an idle process pays only for what it touched.
 //!
 //! Invariants: user code can reach B only through E's `__index` (reads); B's library values
-//! are read-only proxies ([`super::readonly`]); a process writes only to its own E. Dropping
+//! are read-only tables ([`super::readonly`]); a process writes only to its own E. Dropping
 //! E therefore resets everything a process could change, which is what makes state recycling
 //! safe ([`super::StateFactory`]).
 
@@ -62,30 +62,29 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     base.raw_set("string", string)?;
     protect_string_metatable(lua)?;
 
-    base.raw_set("print", print_function(lua)?)?;
-    base.raw_set("require", require_function(lua)?)?;
-    base.raw_set("package", package_stub(lua)?)?;
-
-    // Lazy library tables and core globals.
+    // Everything else is built on first access (`print`, `require`, `package`, `unpack` and
+    // the core library/module tables), so an idle process pays only for what it touched.
     let lazy = lua.create_function(|lua, (b, key): (Table, Value)| -> mlua::Result<Value> {
         let Value::String(k) = &key else {
             return Ok(Value::Nil);
         };
         let k = k.to_str()?;
-        if &*k == "unpack" {
-            // 5.1 heritage: global `unpack` = `table.unpack`.
-            let Some(Value::Table(t)) = modules::module_value(lua, "table")? else {
-                return Ok(Value::Nil);
-            };
-            let real = readonly::real_of(&t).unwrap_or(t);
-            let f: Value = real.raw_get("unpack")?;
-            b.raw_set("unpack", &f)?;
-            return Ok(f);
-        }
-        if !modules::is_core(&k) {
-            return Ok(Value::Nil);
-        }
-        let v = modules::module_value(lua, &k)?.unwrap_or(Value::Nil);
+        let v = match &*k {
+            "print" => Value::Function(print_function(lua)?),
+            "require" => Value::Function(require_function(lua)?),
+            "package" => Value::Table(package_stub(lua)?),
+            "unpack" => {
+                // 5.1 heritage: global `unpack` = `table.unpack`.
+                match modules::module_value(lua, "table")? {
+                    Some(Value::Table(t)) => t.raw_get("unpack")?,
+                    _ => Value::Nil,
+                }
+            }
+            name if modules::is_core(name) => {
+                modules::module_value(lua, name)?.unwrap_or(Value::Nil)
+            }
+            _ => return Ok(Value::Nil),
+        };
         b.raw_set(&*k, &v)?;
         Ok(v)
     })?;
@@ -96,20 +95,18 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     let env_mt = lua.create_table_with_capacity(0, 2)?;
     env_mt.raw_set("__index", &base)?;
     env_mt.raw_set("__metatable", false)?;
+    readonly::set_readonly(lua, &env_mt, true)?;
     lua.set_named_registry_value(ENV_MT_KEY, env_mt)?;
     Ok(base)
 }
 
-/// Hide the string metatable from `getmetatable("")` mutation: the metatable stays (methods
-/// and coercions work) but `getmetatable` returns `false`, so user code cannot reach and
-/// change the shared `string` table through it.
+/// Make the string metatable read-only: `getmetatable("")` still returns it (as stock Lua),
+/// but user code cannot change string behaviour for later processes through it.
 fn protect_string_metatable(lua: &Lua) -> mlua::Result<()> {
-    let mt: Option<Table> = lua
-        .load("return getmetatable('')")
-        .set_name("=[C]")
-        .eval()?;
+    let getmetatable: Function = lua.globals().raw_get("getmetatable")?;
+    let mt: Option<Table> = getmetatable.call("")?;
     if let Some(mt) = mt {
-        mt.raw_set("__metatable", false)?;
+        readonly::set_readonly(lua, &mt, true)?;
     }
     Ok(())
 }

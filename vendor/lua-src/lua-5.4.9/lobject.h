@@ -729,6 +729,14 @@ typedef union Node {
 */
 
 #define BITRAS		(1 << 7)
+
+/*
+** [wippy patch] Read-only tables: bit 6 of 'flags' (bits 0-5 cache absent
+** metamethods, bit 7 is BITRAS). Writes to such a table (assignment, rawset,
+** setmetatable) raise an error; reads are unaffected.
+*/
+#define BITRO		(1 << 6)
+#define isreadonlytable(t)	((t)->flags & BITRO)
 #define isrealasize(t)		(!((t)->flags & BITRAS))
 #define setrealasize(t)		((t)->flags &= cast_byte(~BITRAS))
 #define setnorealasize(t)	((t)->flags |= BITRAS)

@@ -102,6 +102,17 @@ typedef enum {
 
 
 /*
+** [wippy patch] fast track for 'settable': like 'luaV_fastget' but fails
+** (falling back to 'luaV_finishset', which raises) for read-only tables.
+*/
+#define luaV_fastset(L,t,k,slot,f) \
+  (luaV_fastget(L,t,k,slot,f) && !isreadonlytable(hvalue(t)))
+
+#define luaV_fastseti(L,t,k,slot) \
+  (luaV_fastgeti(L,t,k,slot) && !isreadonlytable(hvalue(t)))
+
+
+/*
 ** Finish a fast set operation (when fast get succeeds). In that case,
 ** 'slot' points to the place to put the value.
 */
