@@ -1,1 +1,3 @@
-//! (under construction)
+//! Project loading (under construction).
+
+pub mod lines;
