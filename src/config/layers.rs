@@ -199,13 +199,12 @@ impl Layered {
     pub fn build(src: &ConfigSources) -> Result<Layered, Vec<ConfigError>> {
         let mut me = Layered::default();
         let mut errors = Vec::new();
-        for (key, _, default) in schema::SCHEMA {
-            if let Some(d) = default {
-                if let Ok(v) = schema::convert(schema::lookup(key).expect("row").1, &coerce_cli(d))
-                {
-                    me.values.insert(key.to_string(), v);
-                    me.origin.insert(key.to_string(), "default".into());
-                }
+        for (key, ty, default) in schema::SCHEMA {
+            if let Some(d) = default
+                && let Ok(v) = schema::convert(*ty, &coerce_cli(d))
+            {
+                me.values.insert(key.to_string(), v);
+                me.origin.insert(key.to_string(), "default".into());
             }
         }
         let env_lookup = |name: &str| {

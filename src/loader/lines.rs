@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_yaml;
 
 /// Path-to-line index of one document.
 #[derive(Debug, Default, Clone)]
@@ -169,14 +169,14 @@ enum Ev {
 
 /// Owns a libyaml parser reading from a borrowed buffer.
 struct Parser<'a> {
-    raw: Box<MaybeUninit<sys::yaml_parser_t>>,
+    raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
     failed: bool,
     _input: &'a [u8],
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Parser<'a> {
-        let mut raw: Box<MaybeUninit<sys::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
+        let mut raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
         // SAFETY: `yaml_parser_initialize` fully initialises the struct behind the pointer
         // (it zeroes it first). The parser lives in a Box, so its address is stable for the
         // whole life of `Parser` (libyaml keeps internal pointers into itself). The input
@@ -184,11 +184,11 @@ impl<'a> Parser<'a> {
         // held in `_input`, and libyaml only reads from it.
         let failed = unsafe {
             let p = raw.as_mut_ptr();
-            if sys::yaml_parser_initialize(p).fail {
+            if unsafe_yaml::yaml_parser_initialize(p).fail {
                 true
             } else {
-                sys::yaml_parser_set_encoding(p, sys::YAML_UTF8_ENCODING);
-                sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
+                unsafe_yaml::yaml_parser_set_encoding(p, unsafe_yaml::YAML_UTF8_ENCODING);
+                unsafe_yaml::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
                 false
             }
         };
@@ -205,7 +205,7 @@ impl<'a> Parser<'a> {
         if self.failed {
             return None;
         }
-        let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut event = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new` (`failed` is false) and is only used
         // from this `&mut self`. `yaml_parser_parse` writes a complete event on success; we
         // read its plain fields (type, mark, and for scalars the value pointer/length, which
@@ -214,16 +214,16 @@ impl<'a> Parser<'a> {
         // read or freed.
         unsafe {
             let p = self.raw.as_mut_ptr();
-            if sys::yaml_parser_parse(p, event.as_mut_ptr()).fail {
+            if unsafe_yaml::yaml_parser_parse(p, event.as_mut_ptr()).fail {
                 self.failed = true;
                 return None;
             }
             let ev = &*event.as_ptr();
             let line = (ev.start_mark.line as u32).saturating_add(1);
             let (kind, scalar) = match ev.type_ {
-                sys::YAML_STREAM_END_EVENT => (Ev::StreamEnd, Vec::new()),
-                sys::YAML_DOCUMENT_END_EVENT => (Ev::DocumentEnd, Vec::new()),
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_yaml::YAML_STREAM_END_EVENT => (Ev::StreamEnd, Vec::new()),
+                unsafe_yaml::YAML_DOCUMENT_END_EVENT => (Ev::DocumentEnd, Vec::new()),
+                unsafe_yaml::YAML_SCALAR_EVENT => {
                     let s = ev.data.scalar;
                     let bytes = if s.value.is_null() {
                         Vec::new()
@@ -232,14 +232,14 @@ impl<'a> Parser<'a> {
                     };
                     (Ev::Scalar, bytes)
                 }
-                sys::YAML_ALIAS_EVENT => (Ev::Alias, Vec::new()),
-                sys::YAML_MAPPING_START_EVENT => (Ev::MapStart, Vec::new()),
-                sys::YAML_MAPPING_END_EVENT => (Ev::MapEnd, Vec::new()),
-                sys::YAML_SEQUENCE_START_EVENT => (Ev::SeqStart, Vec::new()),
-                sys::YAML_SEQUENCE_END_EVENT => (Ev::SeqEnd, Vec::new()),
+                unsafe_yaml::YAML_ALIAS_EVENT => (Ev::Alias, Vec::new()),
+                unsafe_yaml::YAML_MAPPING_START_EVENT => (Ev::MapStart, Vec::new()),
+                unsafe_yaml::YAML_MAPPING_END_EVENT => (Ev::MapEnd, Vec::new()),
+                unsafe_yaml::YAML_SEQUENCE_START_EVENT => (Ev::SeqStart, Vec::new()),
+                unsafe_yaml::YAML_SEQUENCE_END_EVENT => (Ev::SeqEnd, Vec::new()),
                 _ => (Ev::Other, Vec::new()),
             };
-            sys::yaml_event_delete(event.as_mut_ptr());
+            unsafe_yaml::yaml_event_delete(event.as_mut_ptr());
             Some((kind, line, scalar))
         }
     }
@@ -251,7 +251,7 @@ impl Drop for Parser<'_> {
         // error, the struct was initialised by `yaml_parser_initialize`; an initialisation
         // failure leaves it zeroed by libyaml, for which `yaml_parser_delete` is also safe
         // (it frees null buffers). It is deleted exactly once, here.
-        unsafe { sys::yaml_parser_delete(self.raw.as_mut_ptr()) }
+        unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
 

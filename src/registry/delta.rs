@@ -190,11 +190,10 @@ pub fn sort_changeset(from: &State, cs: ChangeSet, resolver: &DepResolver) -> Ch
                     warned = true;
                     log::warn!(target: "wippy::registry", "dependency cycle in changeset; falling back to creates/updates then deletes for the cycle");
                 }
-                let pick = (0..n)
+                (0..n)
                     .filter(|&i| !done[i])
                     .min_by_key(|&i| (ops[i].kind == OpKind::Delete, indeg[i], i))
-                    .expect("remaining node");
-                pick
+                    .expect("remaining node")
             }
         };
         done[i] = true;

@@ -143,9 +143,12 @@ fn crit_matches(c: &Crit, e: &Entry) -> bool {
     }
 }
 
+/// A shared result list.
+pub type Results = Arc<Vec<Arc<Entry>>>;
+
 /// Compiles queries and caches results.
 pub struct Finder {
-    results: Mutex<(u64, LruCache<String, Arc<Vec<Arc<Entry>>>>)>,
+    results: Mutex<(u64, LruCache<String, Results>)>,
     regexes: Mutex<LruCache<String, Option<Regex>>>,
 }
 
