@@ -188,12 +188,9 @@ pub fn sort_changeset(from: &State, cs: ChangeSet, resolver: &DepResolver) -> Ch
             None => {
                 if !warned {
                     warned = true;
-                    log::warn!(target: "wippy::registry", "dependency cycle in changeset; falling back to creates/updates then deletes for the cycle");
+                    log::warn!(target: "wippy::registry", "dependency cycle in changeset; ordering the cycle by id, creates/updates before deletes");
                 }
-                (0..n)
-                    .filter(|&i| !done[i])
-                    .min_by_key(|&i| (ops[i].kind == OpKind::Delete, indeg[i], i))
-                    .expect("remaining node")
+                break_cycle(&edges, &done, &ops)
             }
         };
         done[i] = true;
@@ -212,4 +209,84 @@ pub fn sort_changeset(from: &State, cs: ChangeSet, resolver: &DepResolver) -> Ch
             .map(|i| slots[i].take().expect("each index once"))
             .collect(),
     }
+}
+
+/// Pick the node to force when Kahn's algorithm is stuck: compute the strongly connected
+/// components of the remaining graph (Tarjan, iterative), keep the *source* components (no
+/// edge into them from another remaining component — so forcing one of their nodes violates
+/// only edges inside the cycle), and take the smallest node, creates/updates before deletes.
+#[cold]
+fn break_cycle(edges: &[Vec<usize>], done: &[bool], ops: &[Operation]) -> usize {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut comp = vec![usize::MAX; n];
+    let mut ncomp = 0;
+    let mut counter = 0;
+    for root in 0..n {
+        if done[root] || index[root] != usize::MAX {
+            continue;
+        }
+        // Frames: (node, next edge position).
+        let mut call = vec![(root, 0usize)];
+        index[root] = counter;
+        low[root] = counter;
+        counter += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut ei)) = call.last_mut() {
+            if let Some(&w) = edges[v].get(*ei) {
+                *ei += 1;
+                if done[w] {
+                    continue;
+                }
+                if index[w] == usize::MAX {
+                    index[w] = counter;
+                    low[w] = counter;
+                    counter += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(parent, _)) = call.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp[w] = ncomp;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    ncomp += 1;
+                }
+            }
+        }
+    }
+    let mut has_incoming = vec![false; ncomp];
+    for v in (0..n).filter(|&v| !done[v]) {
+        for &w in &edges[v] {
+            if !done[w] && comp[v] != comp[w] {
+                has_incoming[comp[w]] = true;
+            }
+        }
+    }
+    // A same-id delete → create edge is never broken (the create would fail validation).
+    let blocked = |v: usize| {
+        ops[v].kind == OpKind::Create
+            && (0..n).any(|u| {
+                !done[u] && ops[u].kind == OpKind::Delete && ops[u].entry.id == ops[v].entry.id
+            })
+    };
+    (0..n)
+        .filter(|&v| !done[v] && !has_incoming[comp[v]] && !blocked(v))
+        .min_by_key(|&v| (ops[v].kind == OpKind::Delete, v))
+        .expect("a finite graph has a source component")
 }
