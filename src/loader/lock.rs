@@ -85,6 +85,13 @@ pub struct LockFile {
     pub unpack_modules: bool,
 }
 
+/// Drop `.` components (keeps messages readable; `..` is kept as written).
+fn clean(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
 /// A directory to scan, with the module it belongs to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadPath {
@@ -149,8 +156,8 @@ impl LockFile {
             }
         }
         Ok(LockFile {
-            modules_dir: dir.join(&raw.directories.modules),
-            src_dir: dir.join(&raw.directories.src),
+            modules_dir: clean(&dir.join(&raw.directories.modules)),
+            src_dir: clean(&dir.join(&raw.directories.src)),
             dir,
             modules: raw.modules,
             replacements: raw.replacements,

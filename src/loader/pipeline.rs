@@ -313,12 +313,24 @@ fn apply_overrides(entries: &mut [LoadedEntry], overrides: &[Override]) -> Resul
 /// whole id string is matched.
 fn id_matches(pattern: &str, id: &Id) -> bool {
     match pattern.split_once(':') {
-        Some((nsp, namep)) => {
-            Pattern::new(nsp).matches(id.ns())
-                && (namep == "*" || namep == "**" || Pattern::new(namep).matches(id.name()))
-        }
+        Some((nsp, namep)) => Pattern::new(nsp).matches(id.ns()) && name_matches(namep, id.name()),
         None => Pattern::new(pattern).matches(&id.to_string()),
     }
+}
+
+/// Name part of an entry pattern: `*`/`**` match any name; a `*` inside a segment
+/// (`disabled_*`, `*_test`) is a simple glob; otherwise the §8.3 language.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    if pattern == "*" || pattern == "**" {
+        return true;
+    }
+    let p = Pattern::new(pattern);
+    if p.is_exact()
+        && let Some((pre, suf)) = pattern.split_once('*')
+    {
+        return name.len() >= pre.len() + suf.len() && name.starts_with(pre) && name.ends_with(suf);
+    }
+    p.matches(name)
 }
 
 /// Is `entry` excluded by the disable rules?
