@@ -11,3 +11,4 @@ pub mod config;
 pub mod loader;
 pub mod lua;
 pub mod registry;
+pub mod system;
