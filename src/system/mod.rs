@@ -7,7 +7,11 @@
 
 pub mod factory;
 pub mod functions;
+pub mod lifecycle;
+pub mod names;
 pub mod shutdown;
+pub mod supervisor;
+pub mod topology;
 
 use std::sync::Arc;
 
