@@ -7,4 +7,5 @@
 //! (before the dispatcher is frozen and before registry entries are loaded).
 
 pub mod host;
+pub mod service;
 pub mod terminal;

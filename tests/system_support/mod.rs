@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use wippy::rt::{
     Builder, Error, Event, Handle, Package, Pid, Process, ProcessCx, Runtime, SpawnOptions, Status,
     StepOutput, Value,
 };
+use wippy::system::supervisor::{Service, ServiceCtx};
 use wippy::system::topology::{Topology, Watch, link_failed_error};
 
 pub const HOST: &str = "app:processes";
@@ -223,4 +225,110 @@ pub fn exit_error(ev: &Value) -> Option<String> {
         Some(Value::Error(e)) => Some(e.message().to_string()),
         _ => None,
     }
+}
+
+// ===== scripted native services =====
+
+pub type Log = Arc<Mutex<Vec<(String, &'static str, Instant)>>>;
+
+#[derive(Clone)]
+pub enum Step {
+    FailStart(Error),
+    Crash(Duration, Error),
+    Exit(Duration),
+    Run,
+    SlowStart(Duration),
+}
+
+pub struct Scripted {
+    pub name: String,
+    script: Mutex<VecDeque<Step>>,
+    default: Step,
+    log: Log,
+    pub stop_hang: Option<Duration>,
+}
+
+impl Scripted {
+    pub fn new(name: &str, log: &Log, default: Step) -> Scripted {
+        Scripted {
+            name: name.into(),
+            script: Mutex::new(VecDeque::new()),
+            default,
+            log: log.clone(),
+            stop_hang: None,
+        }
+    }
+    pub fn then(self, steps: Vec<Step>) -> Scripted {
+        *self.script.lock().unwrap() = steps.into();
+        self
+    }
+    fn record(&self, what: &'static str) {
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.name.clone(), what, Instant::now()));
+    }
+}
+
+impl Service for Scripted {
+    fn start(&self, ctx: ServiceCtx) -> Result<(), Error> {
+        self.record("start");
+        let step = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.default.clone());
+        match step {
+            Step::FailStart(e) => Err(e),
+            Step::Crash(after, e) => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(after);
+                    ctx.failed(e);
+                });
+                Ok(())
+            }
+            Step::Exit(after) => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(after);
+                    ctx.exited();
+                });
+                Ok(())
+            }
+            Step::Run => Ok(()),
+            Step::SlowStart(d) => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
+    }
+    fn stop(&self, _deadline: Instant) -> Result<(), Error> {
+        self.record("stop");
+        if let Some(h) = self.stop_hang {
+            std::thread::sleep(h);
+        }
+        Ok(())
+    }
+}
+
+pub fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+pub fn times(log: &Log, name: &str, what: &str) -> Vec<Instant> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, w, _)| n == name && *w == what)
+        .map(|(_, _, t)| *t)
+        .collect()
+}
+
+pub fn order(log: &Log, what: &str) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, w, _)| *w == what)
+        .map(|(n, _, _)| n.clone())
+        .collect()
 }

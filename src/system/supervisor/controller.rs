@@ -32,7 +32,7 @@
 //!   immediately) are parked and applied right after the start result.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Sender;
@@ -83,8 +83,8 @@ pub(crate) trait Effects {
         deadline: Instant,
         report: bool,
     );
-    /// Arm a timer.
-    fn timer(&mut self, id: &Arc<str>, generation: u64, kind: TimerKind, at: Instant);
+    /// Push a heap timer for `(id, kind)` at `at` (see [`Controller::on_heap_timer`]).
+    fn timer(&mut self, id: &Arc<str>, kind: TimerKind, at: Instant);
     /// The observable state changed.
     fn publish(&mut self, state: &ServiceState);
 }
@@ -119,6 +119,35 @@ pub(crate) struct Controller {
     pending_replace: Option<(Arc<dyn Service>, Arc<LifecycleConfig>)>,
     /// Delete once idle.
     pub(crate) removing: bool,
+    /// One slot per [`TimerKind`] (see [`Controller::arm`]).
+    timers: [TimerSlot; 3],
+}
+
+/// Heap-timer bookkeeping of one kind: the earliest entry pushed for it and the deadline
+/// currently wanted (with the generation it belongs to). At most one live heap entry per
+/// slot, so the loop's heap stays bounded by the number of controllers even when thousands
+/// of services restart per second (upstream-style "push and ignore stale" grew it with the
+/// restart rate × start_timeout).
+#[derive(Clone, Copy, Debug, Default)]
+struct TimerSlot {
+    armed: Option<Instant>,
+    due: Option<(Instant, u64)>,
+}
+
+/// Source of incarnation numbers: global, so a stale timer or report of a removed controller
+/// can never match a new controller registered under the same id.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, SeqCst)
+}
+
+fn slot_index(k: TimerKind) -> usize {
+    match k {
+        TimerKind::StartTimeout => 0,
+        TimerKind::StopTimeout => 1,
+        TimerKind::Retry => 2,
+    }
 }
 
 impl Controller {
@@ -134,7 +163,7 @@ impl Controller {
             service,
             config,
             phase: Phase::Idle,
-            generation: 0,
+            generation: next_generation(),
             cancel: Arc::new(AtomicBool::new(false)),
             start_waiters: Vec::new(),
             stop_waiters: Vec::new(),
@@ -142,6 +171,49 @@ impl Controller {
             restart_after_stop: false,
             pending_replace: None,
             removing: false,
+            timers: [TimerSlot::default(); 3],
+        }
+    }
+
+    /// Want timer `kind` to fire at `at` for the current generation.
+    fn arm(&mut self, fx: &mut dyn Effects, kind: TimerKind, at: Instant) {
+        let s = &mut self.timers[slot_index(kind)];
+        s.due = Some((at, self.generation));
+        if s.armed.is_none_or(|a| a > at) {
+            s.armed = Some(at);
+            fx.timer(&self.id, kind, at);
+        }
+    }
+
+    /// Forget timer `kind` (its heap entry, if any, fires into nothing).
+    fn disarm(&mut self, kind: TimerKind) {
+        self.timers[slot_index(kind)].due = None;
+    }
+
+    /// A heap entry for `kind` scheduled at `at` fired at `now`.
+    pub(crate) fn on_heap_timer(
+        &mut self,
+        fx: &mut dyn Effects,
+        kind: TimerKind,
+        at: Instant,
+        now: Instant,
+    ) {
+        let s = &mut self.timers[slot_index(kind)];
+        if s.armed == Some(at) {
+            s.armed = None;
+        }
+        match s.due {
+            Some((d, generation)) if d <= now => {
+                s.due = None;
+                self.on_timer(fx, generation, kind);
+            }
+            Some((d, _)) => {
+                if s.armed.is_none_or(|a| a > d) {
+                    s.armed = Some(d);
+                    fx.timer(&self.id, kind, d);
+                }
+            }
+            None => {}
         }
     }
 
@@ -206,7 +278,7 @@ impl Controller {
             Phase::Running { .. } => self.begin_stop(fx),
             Phase::Starting => self.cancel.store(true, SeqCst),
             Phase::Waiting => {
-                self.generation += 1;
+                self.generation = next_generation();
                 self.phase = Phase::Idle;
                 self.finish_idle(fx);
             }
@@ -256,7 +328,8 @@ impl Controller {
                 self.finish_idle(fx);
             }
             Phase::Waiting => {
-                self.generation += 1; // invalidates the retry timer
+                self.generation = next_generation(); // invalidates the retry timer
+                self.disarm(TimerKind::Retry);
                 self.phase = Phase::Idle;
                 self.reply_start(&Err(stopped_error(&self.id)), false);
                 self.set(fx, Status::Stopped, "");
@@ -289,7 +362,7 @@ impl Controller {
     // ===== internal steps =====
 
     fn attempt(&mut self, fx: &mut dyn Effects) {
-        self.generation += 1;
+        self.generation = next_generation();
         self.cancel = Arc::new(AtomicBool::new(false));
         self.early = None;
         self.phase = Phase::Starting;
@@ -301,12 +374,8 @@ impl Controller {
             &self.service,
             self.cancel.clone(),
         );
-        fx.timer(
-            &self.id,
-            self.generation,
-            TimerKind::StartTimeout,
-            Instant::now() + self.config.start_timeout,
-        );
+        let at = Instant::now() + self.config.start_timeout;
+        self.arm(fx, TimerKind::StartTimeout, at);
     }
 
     fn begin_stop(&mut self, fx: &mut dyn Effects) {
@@ -315,7 +384,7 @@ impl Controller {
         self.set(fx, Status::Stopping, "");
         let deadline = Instant::now() + self.config.stop_timeout;
         fx.call_stop(&self.id, self.generation, &self.service, deadline, true);
-        fx.timer(&self.id, self.generation, TimerKind::StopTimeout, deadline);
+        self.arm(fx, TimerKind::StopTimeout, deadline);
     }
 
     /// Idle again: apply a pending replacement and a queued start.
@@ -348,6 +417,7 @@ impl Controller {
             }
             return;
         }
+        self.disarm(TimerKind::StartTimeout);
         match r {
             Ok(()) if self.state.desired == Desired::Stopped || self.pending_replace.is_some() => {
                 self.phase = Phase::Running {
@@ -452,12 +522,7 @@ impl Controller {
             Status::Failed,
             format!("{err}; retry {n} in {}", format_duration(round_ms(delay))),
         );
-        fx.timer(
-            &self.id,
-            self.generation,
-            TimerKind::Retry,
-            Instant::now() + delay,
-        );
+        self.arm(fx, TimerKind::Retry, Instant::now() + delay);
     }
 
     pub(crate) fn on_timer(&mut self, fx: &mut dyn Effects, generation: u64, kind: TimerKind) {
@@ -469,14 +534,14 @@ impl Controller {
                 let e = Error::new(Kind::TIMEOUT, "service start timed out")
                     .with_detail("timeout", format_duration(self.config.start_timeout));
                 // Make the late StartDone stale; it stops the late service.
-                self.generation += 1;
+                self.generation = next_generation();
                 self.on_failure(fx, e, None);
             }
             (TimerKind::Retry, Phase::Waiting) if self.state.desired == Desired::Running => {
                 self.attempt(fx);
             }
             (TimerKind::StopTimeout, Phase::Stopping) => {
-                self.generation += 1;
+                self.generation = next_generation();
                 self.phase = Phase::Idle;
                 let d = format_duration(self.config.stop_timeout);
                 self.set(fx, Status::Failed, format!("stop timeout after {d}"));
@@ -496,6 +561,7 @@ impl Controller {
         if generation != self.generation || self.phase != Phase::Stopping {
             return;
         }
+        self.disarm(TimerKind::StopTimeout);
         self.phase = Phase::Idle;
         let details = r.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
         self.set(fx, Status::Stopped, details);

@@ -128,7 +128,6 @@ struct Timer {
     at: Instant,
     seq: u64,
     id: Arc<str>,
-    generation: u64,
     kind: u8,
 }
 
@@ -222,13 +221,12 @@ impl Effects for Fx<'_> {
         });
     }
 
-    fn timer(&mut self, id: &Arc<str>, generation: u64, kind: TimerKind, at: Instant) {
+    fn timer(&mut self, id: &Arc<str>, kind: TimerKind, at: Instant) {
         *self.seq += 1;
         self.timers.push(Reverse(Timer {
             at,
             seq: *self.seq,
             id: id.clone(),
-            generation,
             kind: kind_code(kind),
         }));
     }
@@ -299,7 +297,7 @@ impl Loop {
             }
             let Reverse(t) = self.timers.pop().expect("peeked");
             self.with(&t.id, |c, fx| {
-                c.on_timer(fx, t.generation, code_kind(t.kind))
+                c.on_heap_timer(fx, code_kind(t.kind), t.at, now)
             });
         }
     }
