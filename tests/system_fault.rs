@@ -219,7 +219,7 @@ fn cycle(
                         let Ok(pid) = rig.topo.resolve(&format!("w{i}")) else {
                             continue; // restarting: not a live process
                         };
-                        let crash = rng % crash_every == 0;
+                        let crash = rng.is_multiple_of(crash_every);
                         let (topic, v) = if crash {
                             ("crash", CRASH)
                         } else {

@@ -327,8 +327,10 @@ fn process_service_that_ignores_cancel_is_terminated_at_stop_timeout() {
         topo.clone(),
         Arc::new(move |opts| rig_spawn_ignoring(&topo, opts)),
     ));
-    let mut cfg = LifecycleConfig::default();
-    cfg.stop_timeout = Duration::from_millis(200);
+    let cfg = LifecycleConfig {
+        stop_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
     sup.register(ServiceSpec {
         id: "app:stubborn".into(),
         service: svc.clone(),

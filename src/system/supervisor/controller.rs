@@ -207,12 +207,11 @@ impl Controller {
                 s.due = None;
                 self.on_timer(fx, generation, kind);
             }
-            Some((d, _)) => {
-                if s.armed.is_none_or(|a| a > d) {
-                    s.armed = Some(d);
-                    fx.timer(&self.id, kind, d);
-                }
+            Some((d, _)) if s.armed.is_none_or(|a| a > d) => {
+                s.armed = Some(d);
+                fx.timer(&self.id, kind, d);
             }
+            Some(_) => {}
             None => {}
         }
     }
