@@ -26,7 +26,7 @@ use fnv::FnvHashMap;
 use mlua::{Lua, Table, Value};
 use wippy_rt::Error;
 
-use crate::lua::vm::{data, readonly};
+use crate::lua::vm::{StateData, data, readonly};
 
 pub mod base64;
 pub mod crypto;
@@ -84,8 +84,29 @@ static REGISTRY: LazyLock<RwLock<FnvHashMap<String, ModuleDef>>> = LazyLock::new
     RwLock::new(m)
 });
 
-/// Registry key of the per-state cache of built module values.
+/// Registry key of the per-state cache of built module values (states without
+/// [`StateData`]; states from the factory keep a direct handle in their `StateData`).
 const CACHE_KEY: &str = "wippy.modules";
+
+fn module_cache(lua: &Lua) -> mlua::Result<Table> {
+    if let Some(d) = lua.app_data_ref::<StateData>()
+        && let Some(t) = &d.modules
+    {
+        return Ok(t.clone());
+    }
+    let t = match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            lua.set_named_registry_value(CACHE_KEY, &t)?;
+            t
+        }
+    };
+    if let Some(mut d) = lua.app_data_mut::<StateData>() {
+        d.modules = Some(t.clone());
+    }
+    Ok(t)
+}
 
 /// Register (or replace) module `name`. `core` modules are always-visible globals.
 pub fn register_module(name: &str, core: bool, build: Builder) {
@@ -133,14 +154,7 @@ pub fn is_core(name: &str) -> bool {
 
 /// The (frozen) value of module `name` in this state, built on first use; None if unknown.
 pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
-    let cache: Table = match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
-        Some(t) => t,
-        None => {
-            let t = lua.create_table()?;
-            lua.set_named_registry_value(CACHE_KEY, &t)?;
-            t
-        }
-    };
+    let cache = module_cache(lua)?;
     let cached: Value = cache.raw_get(name)?;
     if !cached.is_nil() {
         return Ok(Some(cached));

@@ -28,6 +28,8 @@ pub struct StateData {
     pub env: Option<Table>,
     /// Who is running.
     pub info: ProcessInfo,
+    /// The per-state cache of built module values (name → frozen value), created on first use.
+    pub modules: Option<Table>,
 }
 
 /// The environment table of the process currently bound to `lua`: its per-process `_ENV`,

@@ -1,0 +1,278 @@
+//! Modules that do not block, exercised as Lua snippets on sandboxed states.
+
+use std::sync::LazyLock;
+
+use wippy::lua::vm::{StateFactory, VmConfig};
+
+static FACTORY: LazyLock<StateFactory> = LazyLock::new(|| StateFactory::new(VmConfig::default()));
+
+/// Run `src` (which uses `assert`) on a fresh process state with `modules` installed.
+fn check(modules: &[&str], src: &str) {
+    let mut st = FACTORY.acquire(modules).unwrap();
+    let f = st.load_chunk("test:snippet", src).unwrap();
+    if let Err(e) = f.call::<()>(()) {
+        panic!("{e}");
+    }
+    FACTORY.release(st);
+}
+
+#[test]
+fn errors_object_model() {
+    check(
+        &[],
+        r##"
+        assert(errors.UNKNOWN == "" and errors.NOT_FOUND == "NotFound" and errors.INVALID == "Invalid")
+        assert(errors.RATE_LIMITED == "RateLimited" and errors.INTERNAL == "Internal")
+        local e = errors.new("boom")
+        assert(e:message() == "boom" and e:kind() == "" and e:retryable() == nil and e:details() == nil)
+        assert(tostring(e) == "boom")
+        assert(type(e) == "userdata")
+        local e2 = errors.new({message = "nf", kind = errors.NOT_FOUND, retryable = true, details = {id = 7, name = "x"}})
+        assert(e2:kind() == "NotFound" and e2:retryable() == true)
+        assert(e2:details().id == 7 and e2:details().name == "x")
+        -- wrongly typed optional fields are ignored
+        local e3 = errors.new({message = "m", kind = 5, retryable = "yes", details = "no"})
+        assert(e3:kind() == "" and e3:retryable() == nil and e3:details() == nil)
+        -- two-argument form does not set a kind
+        local e4 = errors.new("KIND", "msg")
+        assert(e4:message() == "KIND" and e4:kind() == "")
+        -- argument errors raise
+        local ok, msg = pcall(errors.new, {})
+        assert(not ok and msg:find("message field is required"), msg)
+        ok, msg = pcall(errors.new, {message = 1})
+        assert(not ok and msg:find("message must be a string"), msg)
+        ok, msg = pcall(errors.new, 42)
+        assert(not ok and type(msg) == "string", tostring(msg))
+        -- wrap: message is the parent's Go-side string, context stored separately
+        local w = errors.wrap(errors.new("a"), "b")
+        assert(tostring(w) == "a" and w:message() == "a")
+        local w2 = errors.wrap(w, "c")
+        assert(w2:message() == "b: a", w2:message())
+        assert(w2:stack():find("c"), w2:stack())
+        local w3 = errors.wrap(e2, "ctx")
+        assert(w3:kind() == "NotFound" and w3:retryable() == true and w3:details().id == 7)
+        local ws = errors.wrap("plain", errors.new("ectx"))
+        assert(ws:message() == "plain")
+        ok, msg = pcall(errors.wrap, 1, "x")
+        assert(not ok)
+        -- is
+        assert(errors.is(e2, errors.NOT_FOUND) and not errors.is(e2, errors.INVALID))
+        assert(not errors.is("x", "") and not errors.is(nil, ""))
+        ok = pcall(errors.is, e2, 1)
+        assert(not ok)
+        -- concat on either side, and between errors
+        assert(e .. "!" == "boom!" and "!" .. e == "!boom" and e .. e2 == "boomnf" and e .. 1 == "boom1")
+        -- getters ignore arguments (builder style sets nothing)
+        assert(e:kind(errors.INVALID) == "")
+        -- error(obj) keeps the object through pcall
+        local ok2, got = pcall(error, e2)
+        assert(not ok2 and got == e2 and got:kind() == "NotFound")
+        -- call_stack
+        local cs = errors.call_stack(e)
+        assert(type(cs.thread) == "string" and #cs.frames >= 1 and cs.frames[1].source == "test:snippet", cs.frames[1].source)
+        assert(cs.frames[1].line > 0)
+        assert(errors.call_stack("x") == nil)
+        "##,
+    );
+}
+
+#[test]
+fn errors_boundary_helpers() {
+    use wippy::lua::modules::errors;
+    use wippy::rt::Kind;
+    let mut st = FACTORY.acquire(&[]).unwrap();
+    let f = st
+        .load_chunk(
+            "test:boundary",
+            r##"return function(which)
+                 if which == 1 then return nil, errors.new("x") end
+                 if which == 2 then return nil, "plain" end
+                 if which == 3 then error(errors.wrap(errors.new({message = "m", kind = errors.NOT_FOUND, retryable = false}), "outer")) end
+                 if which == 4 then error("runtime " .. "failure") end
+                 if which == 5 then local t = nil; return t.x end
+                 return 1
+               end"##,
+        )
+        .unwrap();
+    let main: mlua::Function = f.call(()).unwrap();
+    let lua = st.lua();
+    let (_, e): (mlua::Value, mlua::Value) = main.call(1).unwrap();
+    let err = errors::returned_error_to_rt(&e).unwrap();
+    assert_eq!(err.kind(), &Kind::INTERNAL);
+    assert_eq!(err.message(), "x");
+    let (_, e): (mlua::Value, mlua::Value) = main.call(2).unwrap();
+    let err = errors::returned_error_to_rt(&e).unwrap();
+    assert_eq!(
+        (err.kind(), err.message(), err.retryable()),
+        (&Kind::INTERNAL, "plain", Some(false))
+    );
+    let protected = wippy::lua::vm::protect::protected(lua, &main).unwrap();
+    let (ok, v): (bool, mlua::Value) = protected.call(3).unwrap();
+    assert!(!ok);
+    let err = errors::raised_value_to_rt(lua, &v);
+    assert_eq!(err.kind(), &Kind::NOT_FOUND);
+    assert_eq!(err.message(), "m", "wrap context dropped at the boundary");
+    assert_eq!(err.context(), None);
+    assert_eq!(err.retryable(), Some(false));
+    let (ok, v): (bool, mlua::Value) = protected.call(4).unwrap();
+    assert!(!ok);
+    let err = errors::raised_value_to_rt(lua, &v);
+    assert_eq!(err.kind(), &Kind::INTERNAL);
+    assert!(
+        err.message().ends_with("runtime failure"),
+        "{}",
+        err.message()
+    );
+    let e = main.call::<()>(5).unwrap_err();
+    let err = errors::lua_error_to_rt(&e);
+    assert_eq!(err.kind(), &Kind::INTERNAL);
+    assert!(
+        err.message().contains("attempt to index a nil value"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(errors::returned_error_to_rt(&mlua::Value::Integer(1)), None);
+}
+
+#[test]
+fn json_module() {
+    check(
+        &["json"],
+        r##"
+        local function enc(v) local s, e = json.encode(v); assert(e == nil, tostring(e)); return s end
+        assert(enc(nil) == "null" and enc(true) == "true" and enc(5) == "5")
+        assert(enc(10/2) == "5", enc(10/2))
+        assert(enc(0.1) == "0.1" and enc(1e-7) == "0.0000001" and enc(1/3) == "0.3333333333333333")
+        assert(enc(1e21) == "1000000000000000000000", enc(1e21))
+        assert(enc(0/0) == "null" and enc(1/0) == "null")
+        assert(enc({}) == "[]")
+        assert(enc({1, 2, "x"}) == '[1,2,"x"]')
+        assert(enc({b = 1, a = {c = true}}) == '{"a":{"c":true},"b":1}')
+        assert(enc("q\"\\\n\t\1") == '"q\\"\\\\\\n\\t\\u0001"', enc("q\"\\\n\t\1"))
+        assert(enc("é") == '"é"')
+        assert(enc({f = function() end}) == '{"f":null}')
+        assert(enc(errors.wrap(errors.new("inner"), "ctx")) == '"ctx: inner"')
+        local s, err = json.encode({1, nil, 3})
+        assert(s == nil and err:kind() == errors.INTERNAL and tostring(err):find("sparse"), tostring(err))
+        s, err = json.encode({1, 2, x = 3})
+        assert(s == nil and tostring(err):find("mixed"))
+        local t = {}; t.self = t
+        s, err = json.encode(t)
+        assert(s == nil and tostring(err):find("circular"))
+        local deep = {}; local cur = deep
+        for i = 1, 200 do cur.x = {}; cur = cur.x end
+        s, err = json.encode(deep)
+        assert(s == nil and tostring(err):find("depth"))
+        -- decode
+        local v, e = json.decode('{"a":[1,2.5,"s",null,true],"n":-3,"f":1.0,"e":1e3,"big":123456789012345678901}')
+        assert(e == nil)
+        assert(v.a[1] == 1 and math.type(v.a[1]) == "integer" and v.a[2] == 2.5 and v.a[3] == "s" and v.a[4] == nil and v.a[5] == true)
+        assert(math.type(v.n) == "integer" and math.type(v.f) == "float" and math.type(v.e) == "float" and v.e == 1000)
+        assert(math.type(v.big) == "float")
+        v, e = json.decode("null"); assert(v == nil and e == nil)
+        v, e = json.decode(""); assert(v == nil and e:kind() == errors.INVALID)
+        v, e = json.decode(42); assert(v == nil and e:kind() == errors.INVALID and e:message() == "string expected")
+        v, e = json.decode("{bad"); assert(v == nil and e:kind() == errors.INTERNAL)
+        v, e = json.decode("[1] x"); assert(v == nil and e:kind() == errors.INTERNAL)
+        -- round trip
+        local rt = json.decode(json.encode({list = {1, 2, 3}, name = "n", nested = {ok = false}}))
+        assert(rt.list[3] == 3 and rt.name == "n" and rt.nested.ok == false)
+        "##,
+    );
+}
+
+#[test]
+fn yaml_module() {
+    check(
+        &["yaml"],
+        r##"
+        local s, e = yaml.encode({name = "app", port = 8080, tags = {"a", "b"}, ratio = 2.0})
+        assert(e == nil, tostring(e))
+        assert(s:find("name: app") and s:find("port: 8080") and s:find("ratio: 2\n") and s:find("%- a"), s)
+        s = yaml.encode({b = 1, a = 2, c = 3}, {field_order = {"c"}, sort_unordered = true})
+        assert(s == "c: 3\na: 2\nb: 1\n", s)
+        local v, err = yaml.encode("x")
+        assert(v == nil and err:kind() == errors.INVALID and err:message() == "table expected")
+        v, err = yaml.decode("a: 1\nb: [x, 2.5]\nc: {d: true}\n")
+        assert(err == nil and v.a == 1 and v.b[1] == "x" and v.b[2] == 2.5 and v.c.d == true)
+        v, err = yaml.decode("")
+        assert(v == nil and err:kind() == errors.INVALID)
+        v, err = yaml.decode(5)
+        assert(v == nil and err:kind() == errors.INVALID)
+        v, err = yaml.decode("a: [1, 2")
+        assert(v == nil and err:kind() == errors.INTERNAL)
+        "##,
+    );
+}
+
+#[test]
+fn base64_module() {
+    check(
+        &["base64"],
+        r##"
+        assert(base64.encode("hello") == "aGVsbG8=" and base64.encode("") == "")
+        assert(select("#", base64.encode("x")) == 1)
+        assert(base64.decode("aGVsbG8=") == "hello" and base64.decode("") == "")
+        assert(base64.decode(base64.encode("\0\255\1")) == "\0\255\1")
+        local v, e = base64.decode("aGVsbG8")
+        assert(v == nil and e:kind() == errors.INVALID and e:message() == "decode failed")
+        v, e = base64.encode(12)
+        assert(v == nil and e:kind() == errors.INVALID and e:message() == "string expected")
+        v, e = base64.decode(nil)
+        assert(v == nil and e:kind() == errors.INVALID)
+        "##,
+    );
+}
+
+#[test]
+fn hash_module() {
+    check(
+        &["hash"],
+        r##"
+        assert(hash.md5("abc") == "900150983cd24fb0d6963f7d28e17f72")
+        assert(hash.sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d")
+        assert(hash.sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        assert(hash.sha512("abc"):sub(1, 16) == "ddaf35a193617aba")
+        assert(#hash.sha256("abc", true) == 32)
+        assert(hash.hmac_sha256("The quick brown fox jumps over the lazy dog", "key") ==
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        assert(hash.hmac_md5("The quick brown fox jumps over the lazy dog", "key") == "80070713463e7749b90c2dc24911e275")
+        assert(hash.fnv32("a") == 0xe40c292c)
+        assert(hash.fnv64("") == 14695981039346656037)
+        local v, e = hash.sha256(5)
+        assert(v == nil and e:kind() == errors.INVALID)
+        v, e = hash.hmac_sha1("x", nil)
+        assert(v == nil and e:kind() == errors.INVALID)
+        "##,
+    );
+}
+
+#[test]
+fn uuid_module() {
+    check(
+        &["uuid"],
+        r##"
+        local pat = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+        for _, f in ipairs({uuid.v1, uuid.v4, uuid.v7}) do
+            local u = f(); assert(u:match(pat), u); assert(uuid.validate(u))
+        end
+        assert(uuid.version(uuid.v4()) == 4 and uuid.version(uuid.v7()) == 7 and uuid.version(uuid.v1()) == 1)
+        assert(uuid.v4() ~= uuid.v4())
+        local ns = "6ba7b810-9dad-11d1-80b4-00c04fd430c8" -- DNS namespace
+        assert(uuid.v5(ns, "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d", uuid.v5(ns, "python.org"))
+        assert(uuid.v3(ns, "python.org") == "6fa459ea-ee8a-3ca4-894e-db77e160355e")
+        local v, e = uuid.v5("nope", "x"); assert(v == nil and e:kind() == errors.INVALID)
+        assert(uuid.validate("{886313e1-3b8a-5372-9b90-0c9aee199e5d}") and uuid.validate("urn:uuid:886313e1-3b8a-5372-9b90-0c9aee199e5d"))
+        assert(uuid.validate("886313e13b8a53729b900c9aee199e5d") and not uuid.validate("xyz") and not uuid.validate(5))
+        assert(uuid.variant(uuid.v4()) == "RFC4122")
+        local p = uuid.parse(uuid.v7())
+        assert(p.version == 7 and p.variant == "RFC4122" and math.abs(p.timestamp - os.time()) < 5)
+        p = uuid.parse(uuid.v1())
+        assert(p.version == 1 and math.abs(p.timestamp - os.time()) < 5 and #p.node == 17)
+        assert(uuid.format("886313E13B8A53729B900C9AEE199E5D") == "886313e1-3b8a-5372-9b90-0c9aee199e5d")
+        assert(uuid.format("886313e1-3b8a-5372-9b90-0c9aee199e5d", "simple") == "886313e13b8a53729b900c9aee199e5d")
+        assert(uuid.format("886313e1-3b8a-5372-9b90-0c9aee199e5d", "urn") == "urn:uuid:886313e1-3b8a-5372-9b90-0c9aee199e5d")
+        v, e = uuid.parse("bad"); assert(v == nil and e:kind() == errors.INVALID)
+        "##,
+    );
+}
