@@ -276,3 +276,124 @@ fn uuid_module() {
         "##,
     );
 }
+
+#[test]
+fn time_module_pure_part() {
+    check(
+        &["time"],
+        r##"
+        assert(time.SECOND == 1000000000 and time.MINUTE == 60 * time.SECOND and time.HOUR == 3600000000000)
+        assert(time.RFC3339 == "2006-01-02T15:04:05Z07:00" and time.DATE_ONLY == "2006-01-02")
+        assert(time.JANUARY == 1 and time.DECEMBER == 12 and time.SUNDAY == 0 and time.SATURDAY == 6)
+        assert(tostring(time.utc) == "UTC" and time.utc:string() == "UTC")
+        -- durations
+        local d = time.parse_duration("1h30m")
+        assert(tostring(d) == "1h30m0s" and d:minutes() == 90 and d:hours() == 1.5 and d:seconds() == 5400)
+        assert(d:milliseconds() == 5400000 and d:nanoseconds() == 5400000000000)
+        assert(tostring(time.parse_duration(1500)) == "1.5µs")
+        assert(tostring(time.parse_duration("1.5s")) == "1.5s")
+        local bad, err = time.parse_duration("abc")
+        assert(bad == nil and err:kind() == errors.INVALID)
+        bad, err = time.parse_duration({})
+        assert(bad == nil and err:kind() == errors.INVALID)
+        -- construction and fields
+        local t = time.date(2024, 2, 29, 13, 4, 5, 123000000, time.utc)
+        assert(t:year() == 2024 and t:month() == 2 and t:day() == 29 and t:hour() == 13 and t:minute() == 4)
+        assert(t:second() == 5 and t:nanosecond() == 123000000 and t:weekday() == 4 and t:year_day() == 60)
+        local y, m, dd = t:date(); assert(y == 2024 and m == 2 and dd == 29)
+        local h, mi, s = t:clock(); assert(h == 13 and mi == 4 and s == 5)
+        assert(t:unix() == 1709211845, t:unix())
+        assert(t:unix_nano() == 1709211845123000000)
+        assert(tostring(t) == "2024-02-29 13:04:05.123 +0000 UTC", tostring(t))
+        assert(t:format_rfc3339() == "2024-02-29T13:04:05Z")
+        assert(t:format(time.RFC3339NANO) == "2024-02-29T13:04:05.123Z")
+        assert(t:format("Mon Jan _2 3:04PM 2006 .000 MST") == "Thu Feb 29 1:04PM 2024 .123 UTC", t:format("Mon Jan _2 3:04PM 2006 .000 MST"))
+        assert(t:format("January 02, 06 15h") == "February 29, 24 13h")
+        -- normalisation like Go: month 13 rolls over
+        local n = time.date(2023, 13, 32, 25, 0, 0, 0, time.utc)
+        assert(n:format(time.DATE_TIME) == "2024-02-02 01:00:00", n:format(time.DATE_TIME))
+        local ok, e = pcall(time.date, 2024, 1, 1)
+        assert(not ok and e:find("bad argument"), tostring(e))
+        ok, e = pcall(time.date, 2024, 1, 1, 0, 0, 0, 0, "UTC")
+        assert(not ok)
+        -- arithmetic
+        local t2 = t:add("1h"):add(time.parse_duration("30m")):add(60 * time.SECOND)
+        assert(tostring(t2:sub(t)) == "1h31m0s")
+        assert(t2:after(t) and t:before(t2) and not t:equal(t2) and t:equal(time.unix(t:unix(), 123000000)))
+        assert(t:add_date(0, 1, 1):format(time.DATE_ONLY) == "2024-03-30")
+        assert(t:add_date(1, 0, 0):format(time.DATE_ONLY) == "2025-03-01")
+        ok = pcall(t.add, t, {})
+        assert(not ok)
+        assert(t:truncate(time.parse_duration("1h")):format(time.TIME_ONLY) == "13:00:00")
+        assert(t:round(time.parse_duration("1h")):format(time.TIME_ONLY) == "13:00:00")
+        assert(t:add("31m"):round(time.parse_duration("1h")):format(time.TIME_ONLY) == "14:00:00")
+        ok = pcall(t.round, t, 5)
+        assert(not ok, "round accepts only a Duration object")
+        -- zero time
+        assert(not t:is_zero())
+        -- unix and locations
+        local u = time.unix(0, 0):utc()
+        assert(u:format(time.RFC3339) == "1970-01-01T00:00:00Z")
+        local ny, lerr = time.load_location("America/New_York")
+        assert(ny, tostring(lerr))
+        local summer = time.date(2024, 7, 1, 12, 0, 0, 0, ny)
+        assert(summer:format("15:04 MST -07:00") == "12:00 EDT -04:00", summer:format("15:04 MST -07:00"))
+        assert(summer:utc():hour() == 16 and summer:location():string() == "America/New_York")
+        local winter = summer:add_date(0, 6, 0)
+        assert(winter:format("MST") == "EST")
+        assert(winter:in_location(time.utc):hour() == 17)
+        local nf, nerr = time.load_location("Nowhere/City")
+        assert(nf == nil and nerr:kind() == errors.NOT_FOUND)
+        nf, nerr = time.load_location("")
+        assert(nf == nil and nerr:kind() == errors.INVALID)
+        local fz = time.fixed_zone("X", 3 * 3600)
+        assert(time.date(2024, 1, 1, 0, 0, 0, 0, fz):format(time.RFC3339) == "2024-01-01T00:00:00+03:00")
+        -- parse
+        local p, perr = time.parse(time.RFC3339, "2024-05-06T07:08:09.5+02:00")
+        assert(p, tostring(perr))
+        assert(p:utc():format(time.DATE_TIME) == "2024-05-06 05:08:09" and p:nanosecond() == 500000000)
+        p = time.parse(time.DATE_TIME, "2024-05-06 07:08:09")
+        assert(p:unix() == 1714979289 and p:location():string() == "UTC")
+        p = time.parse(time.DATE_TIME, "2024-07-01 12:00:00", ny)
+        assert(p:utc():hour() == 16)
+        p = time.parse("Jan 2, 2006 at 3:04pm (MST)", "Feb 3, 2013 at 7:54pm (PST)")
+        assert(p:hour() == 19 and p:format("MST") == "PST")
+        p = time.parse(time.RFC1123, "Mon, 06 May 2024 07:08:09 UTC")
+        assert(p:unix() == 1714979289)
+        p, perr = time.parse(time.RFC3339, "2024-13-01T00:00:00Z")
+        assert(p == nil and perr:kind() == errors.INVALID)
+        p, perr = time.parse(time.DATE_ONLY, "2024-02-30")
+        assert(p == nil and perr:message():find("day out of range"), perr and perr:message())
+        p, perr = time.parse(time.DATE_ONLY, "2024-02-03 extra")
+        assert(p == nil)
+        -- now
+        local now = time.now()
+        assert(math.abs(now:unix() - os.time()) <= 1)
+        "##,
+    );
+}
+
+#[test]
+fn os_subset() {
+    check(
+        &[],
+        r##"
+        assert(os.platform == "wippy")
+        local now = os.time()
+        assert(math.type(now) == "integer" and now > 1700000000)
+        assert(os.time({year = 2024, month = 1, day = 2, hour = 3, min = 4, sec = 5}) ==
+            os.time({year = 2024, month = 1, day = 1, hour = 27, min = 4, sec = 5}))
+        local t = os.date("!*t", 86400 + 3661)
+        assert(t.year == 1970 and t.month == 1 and t.day == 2 and t.hour == 1 and t.min == 1 and t.sec == 1)
+        assert(t.wday == 6 and t.yday == 2)
+        assert(os.date("!%Y-%m-%d %H:%M:%S", 0) == "1970-01-01 00:00:00")
+        assert(os.date("!%a %b %d %j %p %I %y %%", 0) == "Thu Jan 01 001 AM 12 70 %")
+        assert(type(os.date()) == "string")
+        local c1 = os.clock(); assert(type(c1) == "number" and c1 >= 0)
+        assert(os.difftime(10, 4) == 6)
+        assert(os.execute == nil and os.exit == nil and os.remove == nil and os.getenv == nil and os.tmpname == nil)
+        local ok = pcall(os.date, "%Q")
+        assert(not ok)
+        "##,
+    );
+}
