@@ -397,3 +397,62 @@ fn os_subset() {
         "##,
     );
 }
+
+#[test]
+fn payload_global() {
+    check(
+        &[],
+        r##"
+        assert(payload.format.JSON == "json/plain" and payload.format.LUA == "lua/any" and payload.format.ERROR == "golang/error")
+        local p = payload.new({a = 1, b = {"x", 2.5}})
+        assert(p:get_format() == "lua/any" and tostring(p) == "payload{format=lua/any}")
+        local d = p:data()
+        assert(d.a == 1 and d.b[1] == "x" and d.b[2] == 2.5)
+        local j = p:transcode(payload.format.JSON)
+        assert(j:get_format() == "json/plain")
+        local back = j:transcode(payload.format.LUA):data()
+        assert(back.a == 1 and back.b[2] == 2.5)
+        local s = j:transcode(payload.format.STRING):data()
+        assert(s == '{"a":1,"b":["x",2.5]}', s)
+        local m = p:transcode(payload.format.MSGPACK)
+        assert(m:data().b[1] == "x")
+        local y = p:transcode(payload.format.YAML):data()
+        assert(y.a == 1)
+        local ep = payload.new(errors.new({message = "boom", kind = errors.TIMEOUT}))
+        assert(ep:get_format() == "golang/error")
+        local e = ep:data()
+        assert(e:kind() == errors.TIMEOUT and e:message() == "boom")
+        local bad, err = p:transcode("nope/format")
+        assert(bad == nil and err:kind() == errors.INVALID)
+        assert(payload.new("text"):transcode(payload.format.BYTES):data() == "text")
+        assert(p:unmarshal().a == 1)
+        "##,
+    );
+}
+
+#[test]
+fn env_module() {
+    use std::sync::Arc;
+    wippy::lua::modules::env::set_provider(Arc::new(wippy::lua::modules::env::MapEnv::new(
+        [
+            ("APP_MODE".to_string(), "prod".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ],
+        vec!["APP_MODE".to_string()],
+    )));
+    check(
+        &["env"],
+        r##"
+        local v, e = env.get("APP_MODE")
+        assert(v == "prod" and e == nil)
+        v, e = env.get("MISSING"); assert(v == nil and e:kind() == errors.NOT_FOUND)
+        v, e = env.get("EMPTY"); assert(v == nil and e:kind() == errors.NOT_FOUND)
+        v, e = env.get(""); assert(v == nil and e:kind() == errors.INVALID)
+        v, e = env.get(5); assert(v == nil and e:kind() == errors.INVALID)
+        local ok, err = env.set("APP_MODE", "dev"); assert(ok == nil and err:kind() == errors.PERMISSION_DENIED)
+        ok, err = env.set("COUNT", 3); assert(ok == true and err == nil)
+        assert(env.get("COUNT") == "3")
+        local all = env.get_all(); assert(all.COUNT == "3" and all.APP_MODE == "prod")
+        "##,
+    );
+}
