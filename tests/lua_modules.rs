@@ -456,3 +456,61 @@ fn env_module() {
         "##,
     );
 }
+
+#[test]
+fn crypto_module() {
+    check(
+        &["crypto", "base64", "hash"],
+        r##"
+        local b = crypto.random.bytes(32); assert(#b == 32)
+        assert(crypto.random.bytes(32) ~= b)
+        local v, e = crypto.random.bytes(0); assert(v == nil and e:kind() == errors.INVALID)
+        v, e = crypto.random.bytes(2 * 1024 * 1024); assert(v == nil and e:kind() == errors.INVALID)
+        local s = crypto.random.string(40); assert(#s == 40 and s:match("^[%w]+$"))
+        s = crypto.random.string(50, "ab"); assert(#s == 50 and s:match("^[ab]+$"))
+        assert(crypto.random.uuid():match("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$"))
+        -- HMAC: key first
+        assert(crypto.hmac.sha256("key", "The quick brown fox jumps over the lazy dog") ==
+            hash.hmac_sha256("The quick brown fox jumps over the lazy dog", "key"))
+        assert(#crypto.hmac.sha512("k", "d") == 128)
+        -- AES-GCM and ChaCha20-Poly1305 round trips
+        for _, klen in ipairs({16, 24, 32}) do
+            local key = crypto.random.bytes(klen)
+            local ct = crypto.encrypt.aes("secret data", key, "aad")
+            assert(#ct == 12 + #"secret data" + 16)
+            assert(crypto.decrypt.aes(ct, key, "aad") == "secret data")
+            local pt, err = crypto.decrypt.aes(ct, key, "other aad")
+            assert(pt == nil and err:kind() == errors.INVALID)
+        end
+        local k32 = crypto.random.bytes(32)
+        local c = crypto.encrypt.chacha20("hello", k32)
+        assert(crypto.decrypt.chacha20(c, k32) == "hello")
+        v, e = crypto.encrypt.aes("x", "short"); assert(v == nil and e:kind() == errors.INVALID)
+        v, e = crypto.encrypt.chacha20("x", crypto.random.bytes(16)); assert(v == nil and e:kind() == errors.INVALID)
+        local tampered = c:sub(1, -2) .. string.char((c:byte(-1) + 1) % 256)
+        v, e = crypto.decrypt.chacha20(tampered, k32); assert(v == nil)
+        -- JWT
+        local tok = crypto.jwt.encode({sub = "u1", exp = os.time() + 60, _header = {kid = "k1"}}, "secret")
+        local parts = {}; for p in tok:gmatch("[^.]+") do parts[#parts + 1] = p end
+        assert(#parts == 3)
+        local claims, cerr = crypto.jwt.verify(tok, "secret")
+        assert(claims and claims.sub == "u1", tostring(cerr))
+        v, e = crypto.jwt.verify(tok, "wrong"); assert(v == nil and e:message():find("signature"))
+        v, e = crypto.jwt.verify(tok, "secret", "HS512"); assert(v == nil and e:message():find("algorithm"))
+        local expired = crypto.jwt.encode({sub = "u", exp = os.time() - 10}, "s")
+        v, e = crypto.jwt.verify(expired, "s"); assert(v == nil and e:message():find("expired"))
+        local noexp = crypto.jwt.encode({sub = "u"}, "s", "HS384")
+        v, e = crypto.jwt.verify(noexp, "s", "HS384"); assert(v == nil and e:message():find("expiration"))
+        assert(crypto.jwt.verify(noexp, "s", "HS384", false).sub == "u")
+        -- RFC 6070 PBKDF2-HMAC-SHA1 has no sha1 option; check SHA-256 vector instead
+        local dk = crypto.pbkdf2("password", "salt", 1, 32)
+        assert(hash.sha256("x") and #dk == 32)
+        local hexdk = dk:gsub(".", function(ch) return string.format("%02x", ch:byte()) end)
+        assert(hexdk == "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b", hexdk)
+        assert(#crypto.pbkdf2("p", "s", 10, 64, "sha512") == 64)
+        v, e = crypto.pbkdf2("p", "s", 0, 16); assert(v == nil and e:kind() == errors.INVALID)
+        assert(crypto.constant_time_compare("abc", "abc") and not crypto.constant_time_compare("abc", "abd"))
+        assert(not crypto.constant_time_compare("abc", "ab"))
+        "##,
+    );
+}
