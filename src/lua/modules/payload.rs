@@ -178,8 +178,11 @@ fn vjson(v: &Value, out: &mut String, depth: usize) -> Result<(), Error> {
             out.push(']');
         }
         Value::Map(m) => {
+            // Keys sorted, like `json.encode` (deterministic output).
+            let mut entries: Vec<&(Value, Value)> = m.iter().collect();
+            entries.sort_by_key(|e| key_text(&e.0));
             out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
+            for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -206,6 +209,19 @@ fn vjson(v: &Value, out: &mut String, depth: usize) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn key_text(k: &Value) -> Vec<u8> {
+    match k {
+        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Int(n) => n.to_string().into_bytes(),
+        Value::Float(f) => {
+            let mut s = String::new();
+            write_float(&mut s, *f);
+            s.into_bytes()
+        }
+        _ => Vec::new(),
+    }
 }
 
 impl UserData for Payload {
