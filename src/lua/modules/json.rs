@@ -28,8 +28,17 @@ use super::errors::{self, nil_error};
 pub const MAX_DEPTH: usize = 128;
 
 /// Encode a Lua value as JSON text.
+///
+/// Tables are walked on the Lua stack directly ([`raw`]), without creating an mlua reference
+/// per key and value.
 pub fn encode(v: &Value) -> Result<String, Error> {
     let mut out = String::with_capacity(64);
+    if let Value::Table(t) = v
+        && let Some(lua) = t.weak_lua().try_upgrade()
+    {
+        raw::encode_table(&lua, t, &mut out)?;
+        return Ok(out);
+    }
     let mut path = Vec::new();
     enc(v, &mut out, &mut path)?;
     Ok(out)
@@ -171,15 +180,78 @@ fn enc_err(msg: impl Into<String>) -> Error {
     Error::new(Kind::INTERNAL, msg).with_context("encode failed")
 }
 
-/// Decode JSON text into a Lua value.
+/// Decode JSON text into a Lua value: parsed into a [`wippy_rt::Value`] tree first (fast, pure
+/// Rust), then built on the Lua stack in one protected call.
 pub fn decode(lua: &Lua, text: &[u8]) -> Result<Value, Error> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let v = LuaSeed { lua, depth: 0 }
+    let v = TreeSeed(0)
         .deserialize(&mut de)
         .map_err(|e| Error::new(Kind::INTERNAL, e.to_string()).with_context("decode failed"))?;
     de.end()
         .map_err(|e| Error::new(Kind::INTERNAL, e.to_string()).with_context("decode failed"))?;
-    Ok(v)
+    crate::lua::convert::to_lua(lua, &v)
+        .map_err(|e| Error::new(Kind::INTERNAL, e.to_string()).with_context("decode failed"))
+}
+
+/// Serde seed that builds a [`wippy_rt::Value`] tree with JSON semantics: duplicate object keys
+/// are kept in order (the last one wins when the Lua table is built), integers stay integers.
+struct TreeSeed(usize);
+
+impl<'de> DeserializeSeed<'de> for TreeSeed {
+    type Value = wippy_rt::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<wippy_rt::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TreeSeed {
+    type Value = wippy_rt::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<wippy_rt::Value, E> {
+        Ok(wippy_rt::Value::Nil)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<wippy_rt::Value, E> {
+        Ok(wippy_rt::Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<wippy_rt::Value, E> {
+        Ok(wippy_rt::Value::Int(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<wippy_rt::Value, E> {
+        Ok(if v <= i64::MAX as u64 {
+            wippy_rt::Value::Int(v as i64)
+        } else {
+            wippy_rt::Value::Float(v as f64)
+        })
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<wippy_rt::Value, E> {
+        Ok(wippy_rt::Value::Float(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<wippy_rt::Value, E> {
+        Ok(wippy_rt::Value::str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<wippy_rt::Value, A::Error> {
+        if self.0 >= MAX_DEPTH {
+            return Err(serde::de::Error::custom("maximum nesting depth exceeded"));
+        }
+        let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0));
+        while let Some(x) = a.next_element_seed(TreeSeed(self.0 + 1))? {
+            v.push(x);
+        }
+        Ok(wippy_rt::Value::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<wippy_rt::Value, A::Error> {
+        if self.0 >= MAX_DEPTH {
+            return Err(serde::de::Error::custom("maximum nesting depth exceeded"));
+        }
+        let mut m = Vec::with_capacity(a.size_hint().unwrap_or(0));
+        while let Some(k) = a.next_key::<String>()? {
+            let v = a.next_value_seed(TreeSeed(self.0 + 1))?;
+            m.push((wippy_rt::Value::from(k), v));
+        }
+        Ok(wippy_rt::Value::Map(m))
+    }
 }
 
 /// Serde seed that builds Lua values directly (shared with `yaml`).
@@ -282,6 +354,209 @@ impl<'de> Visitor<'de> for LuaSeed<'_> {
         use serde::de::VariantAccess;
         let (_tag, variant): (serde::de::IgnoredAny, _) = a.variant()?;
         variant.newtype_variant_seed(self)
+    }
+}
+
+/// Stack-level JSON encoder (the hot path).
+mod raw {
+    use std::ffi::{c_int, c_void};
+    use std::fmt::Write as _;
+
+    use mlua::{Lua, Table, Value, ffi};
+    use wippy_rt::Error;
+
+    use super::{MAX_DEPTH, enc_err, write_float, write_str};
+    use crate::lua::modules::errors;
+
+    pub(super) fn encode_table(lua: &Lua, t: &Table, out: &mut String) -> Result<(), Error> {
+        let root = Value::Table(t.clone());
+        lua.exec_raw_lua(|raw| {
+            let state = raw.state();
+            // SAFETY: the state lock is held (exec_raw_lua). Only API calls that cannot raise
+            // are used: lua_checkstack (failure by return value), lua_next on tables that are
+            // not modified, lua_rawget/lua_rawgeti/lua_pushvalue/lua_settop/lua_type/lua_to*
+            // (no allocation; lua_tolstring only on string values), and mlua's push_value /
+            // pop_value, which report errors by value. No metamethod or Lua code runs. The
+            // stack top is restored on every path.
+            unsafe {
+                let top = ffi::lua_gettop(state);
+                if ffi::lua_checkstack(state, 8) == 0 {
+                    return Err(enc_err("Lua stack overflow"));
+                }
+                if let Err(e) = raw.push_value(&root) {
+                    ffi::lua_settop(state, top);
+                    return Err(enc_err(e.to_string()));
+                }
+                let mut path = Vec::new();
+                let r = enc(raw, state, ffi::lua_gettop(state), out, &mut path);
+                ffi::lua_settop(state, top);
+                r
+            }
+        })
+    }
+
+    /// # Safety
+    /// See `encode_table`; `idx` is a valid absolute index.
+    unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {
+        let mut len = 0usize;
+        // SAFETY: the value at `idx` is a string; its bytes stay valid while it is on the stack.
+        unsafe {
+            let p = ffi::lua_tolstring(state, idx, &mut len);
+            std::slice::from_raw_parts(p as *const u8, len)
+        }
+    }
+
+    /// # Safety
+    /// See `encode_table`.
+    unsafe fn enc(
+        raw: &mlua::state::RawLua,
+        state: *mut ffi::lua_State,
+        idx: c_int,
+        out: &mut String,
+        path: &mut Vec<*const c_void>,
+    ) -> Result<(), Error> {
+        // SAFETY: per the function contract.
+        unsafe {
+            match ffi::lua_type(state, idx) {
+                ffi::LUA_TNIL => out.push_str("null"),
+                ffi::LUA_TBOOLEAN => out.push_str(if ffi::lua_toboolean(state, idx) != 0 {
+                    "true"
+                } else {
+                    "false"
+                }),
+                ffi::LUA_TNUMBER => {
+                    if ffi::lua_isinteger(state, idx) != 0 {
+                        let _ = write!(out, "{}", ffi::lua_tointeger(state, idx));
+                    } else {
+                        write_float(out, ffi::lua_tonumber(state, idx));
+                    }
+                }
+                ffi::LUA_TSTRING => write_str(out, string_at(state, idx)),
+                ffi::LUA_TTABLE => table(raw, state, idx, out, path)?,
+                ffi::LUA_TUSERDATA => {
+                    ffi::lua_pushvalue(state, idx);
+                    let v = raw.pop_value();
+                    match errors::as_error(&v) {
+                        Some(e) => write_str(out, e.err.to_string().as_bytes()),
+                        None => out.push_str("null"),
+                    }
+                }
+                _ => out.push_str("null"),
+            }
+        }
+        Ok(())
+    }
+
+    /// # Safety
+    /// See `encode_table`; the value at `idx` is a table.
+    unsafe fn table(
+        raw: &mlua::state::RawLua,
+        state: *mut ffi::lua_State,
+        idx: c_int,
+        out: &mut String,
+        path: &mut Vec<*const c_void>,
+    ) -> Result<(), Error> {
+        // SAFETY: per the function contract.
+        unsafe {
+            let p = ffi::lua_topointer(state, idx);
+            if path.contains(&p) {
+                return Err(enc_err("circular reference detected"));
+            }
+            if path.len() >= MAX_DEPTH {
+                return Err(enc_err(format!(
+                    "maximum nesting depth of {MAX_DEPTH} exceeded"
+                )));
+            }
+            if ffi::lua_checkstack(state, 4) == 0 {
+                return Err(enc_err("Lua stack overflow"));
+            }
+            path.push(p);
+            let base = ffi::lua_gettop(state);
+            // Pass 1: classify keys; string keys are kept as stack slots above `base`.
+            let mut ints: Vec<i64> = Vec::new();
+            let mut nstr: c_int = 0;
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, idx) != 0 {
+                ffi::lua_settop(state, -2); // drop the value, keep the key on top
+                match ffi::lua_type(state, -1) {
+                    ffi::LUA_TNUMBER if ffi::lua_isinteger(state, -1) != 0 => {
+                        ints.push(ffi::lua_tointeger(state, -1))
+                    }
+                    ffi::LUA_TSTRING => {
+                        if ffi::lua_checkstack(state, 4) == 0 {
+                            ffi::lua_settop(state, base);
+                            return Err(enc_err("table too large to encode"));
+                        }
+                        // Keep a copy: stack becomes [... saved keys ..., key, key]; `lua_next`
+                        // continues from the top copy and pops it, the lower one stays saved.
+                        ffi::lua_pushvalue(state, -1);
+                        nstr += 1;
+                    }
+                    ffi::LUA_TNUMBER => {
+                        let f = ffi::lua_tonumber(state, -1);
+                        ffi::lua_settop(state, base);
+                        return Err(enc_err(format!("cannot encode table with float key {f}")));
+                    }
+                    t => {
+                        let name = std::ffi::CStr::from_ptr(ffi::lua_typename(state, t))
+                            .to_string_lossy()
+                            .into_owned();
+                        ffi::lua_settop(state, base);
+                        return Err(enc_err(format!("cannot encode table with {name} key")));
+                    }
+                }
+            }
+            let r = if !ints.is_empty() && nstr > 0 {
+                Err(enc_err(
+                    "cannot encode mixed table (both array and object keys)",
+                ))
+            } else if nstr == 0 {
+                ints.sort_unstable();
+                if ints.iter().enumerate().any(|(i, k)| *k != i as i64 + 1) {
+                    Err(enc_err("cannot encode sparse array"))
+                } else {
+                    out.push('[');
+                    let mut r = Ok(());
+                    for i in 1..=ints.len() {
+                        if i > 1 {
+                            out.push(',');
+                        }
+                        ffi::lua_rawgeti(state, idx, i as ffi::lua_Integer);
+                        r = enc(raw, state, ffi::lua_gettop(state), out, path);
+                        ffi::lua_settop(state, -2);
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    out.push(']');
+                    r
+                }
+            } else {
+                let mut slots: Vec<c_int> = (base + 1..=base + nstr).collect();
+                slots.sort_unstable_by(|a, b| string_at(state, *a).cmp(string_at(state, *b)));
+                out.push('{');
+                let mut r = Ok(());
+                for (n, slot) in slots.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, string_at(state, *slot));
+                    out.push(':');
+                    ffi::lua_pushvalue(state, *slot);
+                    ffi::lua_rawget(state, idx);
+                    r = enc(raw, state, ffi::lua_gettop(state), out, path);
+                    ffi::lua_settop(state, -2);
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                out.push('}');
+                r
+            };
+            ffi::lua_settop(state, base);
+            path.pop();
+            r
+        }
     }
 }
 
