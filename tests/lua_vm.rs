@@ -304,3 +304,21 @@ fn preemption_raises_where_it_cannot_yield() {
     let e = thread.resume::<Value>(()).err().unwrap();
     assert!(e.to_string().contains("instruction budget exceeded"), "{e}");
 }
+
+#[test]
+fn listing_a_core_module_reuses_the_shared_table() {
+    let f = factory();
+    let mut st = f.acquire(&["string", "errors"]).unwrap();
+    let same: bool = run(
+        &mut st,
+        "return string == getmetatable('').__index and errors == require('errors')",
+    )
+    .unwrap();
+    assert!(same);
+    let msg: String = run(
+        &mut st,
+        "local ok, e = pcall(function() getmetatable('').__index.x = 1 end); return e",
+    )
+    .unwrap();
+    assert!(msg.contains("read-only"), "{msg}");
+}

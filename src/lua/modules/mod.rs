@@ -84,28 +84,19 @@ static REGISTRY: LazyLock<RwLock<FnvHashMap<String, ModuleDef>>> = LazyLock::new
     RwLock::new(m)
 });
 
-/// Registry key of the per-state cache of built module values (states without
-/// [`StateData`]; states from the factory keep a direct handle in their `StateData`).
+/// Registry key of the Lua-side module cache of states without [`StateData`] (bare states);
+/// factory states keep the cache in their `StateData` (no Lua lookup on a hit).
 const CACHE_KEY: &str = "wippy.modules";
 
-fn module_cache(lua: &Lua) -> mlua::Result<Table> {
-    if let Some(d) = lua.app_data_ref::<StateData>()
-        && let Some(t) = &d.modules
-    {
-        return Ok(t.clone());
-    }
-    let t = match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
-        Some(t) => t,
+fn lua_cache(lua: &Lua) -> mlua::Result<Table> {
+    match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
+        Some(t) => Ok(t),
         None => {
             let t = lua.create_table()?;
             lua.set_named_registry_value(CACHE_KEY, &t)?;
-            t
+            Ok(t)
         }
-    };
-    if let Some(mut d) = lua.app_data_mut::<StateData>() {
-        d.modules = Some(t.clone());
     }
-    Ok(t)
 }
 
 /// Register (or replace) module `name`. `core` modules are always-visible globals.
@@ -154,10 +145,20 @@ pub fn is_core(name: &str) -> bool {
 
 /// The (frozen) value of module `name` in this state, built on first use; None if unknown.
 pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
-    let cache = module_cache(lua)?;
-    let cached: Value = cache.raw_get(name)?;
-    if !cached.is_nil() {
-        return Ok(Some(cached));
+    let has_data = match lua.app_data_ref::<StateData>() {
+        Some(d) => {
+            if let Some(v) = d.modules.get(name) {
+                return Ok(Some(v.clone()));
+            }
+            true
+        }
+        None => false,
+    };
+    if !has_data {
+        let cached: Value = lua_cache(lua)?.raw_get(name)?;
+        if !cached.is_nil() {
+            return Ok(Some(cached));
+        }
     }
     let (build, extensions) = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +174,13 @@ pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
         }
     }
     let v = readonly::freeze(lua, v)?;
-    cache.raw_set(name, &v)?;
+    if has_data {
+        if let Some(mut d) = lua.app_data_mut::<StateData>() {
+            d.modules.insert(name.into(), v.clone());
+        }
+    } else {
+        lua_cache(lua)?.raw_set(name, &v)?;
+    }
     Ok(Some(v))
 }
 

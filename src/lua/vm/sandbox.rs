@@ -178,11 +178,15 @@ fn package_stub(lua: &Lua) -> mlua::Result<Table> {
     readonly::readonly(lua, t)
 }
 
+/// The shared metatable of per-process environments (kept by the state; see [`new_env`]).
+pub(super) fn env_metatable(lua: &Lua) -> mlua::Result<Table> {
+    lua.named_registry_value(ENV_MT_KEY)
+}
+
 /// Create a fresh per-process environment table (`E._G = E`, reads fall back to the base).
-pub(super) fn new_env(lua: &Lua) -> mlua::Result<Table> {
+pub(super) fn new_env(lua: &Lua, env_mt: &Table) -> mlua::Result<Table> {
     let env = lua.create_table_with_capacity(0, ENV_INITIAL_SLOTS)?;
     env.raw_set("_G", &env)?;
-    let mt: Table = lua.named_registry_value(ENV_MT_KEY)?;
-    env.set_metatable(Some(mt))?;
+    env.set_metatable(Some(env_mt.clone()))?;
     Ok(env)
 }

@@ -37,6 +37,7 @@ struct CachedChunk {
 /// One Lua state with its sandbox, current process environment and chunk cache.
 pub struct LuaState {
     lua: Lua,
+    env_mt: Table,
     env: Option<Table>,
     chunks: FnvHashMap<Arc<str>, CachedChunk>,
     /// Number of processes this state has hosted (recycling statistics / retirement).
@@ -47,13 +48,16 @@ impl LuaState {
     /// Build a new state with the sandboxed base globals and the configured memory limit.
     pub fn new(cfg: &VmConfig) -> Result<LuaState, Error> {
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(vm_err)?;
-        sandbox::build_base(&lua).map_err(vm_err)?;
+        // StateData first: the sandbox's module builds cache into it.
         lua.set_app_data(StateData::default());
+        sandbox::build_base(&lua).map_err(vm_err)?;
+        let env_mt = sandbox::env_metatable(&lua).map_err(vm_err)?;
         if let Some(limit) = cfg.memory_limit {
             lua.set_memory_limit(limit).map_err(vm_err)?;
         }
         Ok(LuaState {
             lua,
+            env_mt,
             env: None,
             chunks: FnvHashMap::default(),
             uses: 0,
@@ -82,7 +86,7 @@ impl LuaState {
 
     /// Bind a fresh environment and install `modules` into it (factory internal).
     pub(super) fn bind(&mut self, modules_list: &[&str]) -> Result<(), Error> {
-        let env = sandbox::new_env(&self.lua).map_err(vm_err)?;
+        let env = sandbox::new_env(&self.lua, &self.env_mt).map_err(vm_err)?;
         if let Some(mut d) = self.lua.app_data_mut::<StateData>() {
             d.env = Some(env.clone());
         }
