@@ -322,3 +322,21 @@ fn listing_a_core_module_reuses_the_shared_table() {
     .unwrap();
     assert!(msg.contains("read-only"), "{msg}");
 }
+
+#[test]
+fn states_migrate_between_threads() {
+    let f = std::sync::Arc::new(factory());
+    let mut st = f.acquire(&["json"]).unwrap();
+    let _: () = run(&mut st, "counter = 1").unwrap();
+    let f2 = f.clone();
+    let handle = std::thread::spawn(move || {
+        let n: i64 = run(&mut st, "counter = counter + 1; return counter").unwrap();
+        f2.release(st);
+        n
+    });
+    assert_eq!(handle.join().unwrap(), 2);
+    assert_eq!(f.pooled(), 1);
+    let mut st = f.acquire(&[]).unwrap();
+    let v: Value = run(&mut st, "return counter").unwrap();
+    assert_eq!(v, Value::Nil);
+}

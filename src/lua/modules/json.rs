@@ -29,7 +29,7 @@ pub const MAX_DEPTH: usize = 128;
 
 /// Encode a Lua value as JSON text.
 ///
-/// Tables are walked on the Lua stack directly ([`raw`]), without creating an mlua reference
+/// Tables are walked on the Lua stack directly (private `raw` module), without creating an mlua reference
 /// per key and value.
 pub fn encode(v: &Value) -> Result<String, Error> {
     let mut out = String::with_capacity(64);

@@ -18,7 +18,7 @@
 //!
 //! Module files: [`stdlib`] (string/table/math/coroutine), [`os`], [`errors`], [`json`],
 //! [`yaml`], [`base64`], [`payload`], [`logger`], [`hash`], [`uuid`], [`crypto`], [`time`],
-//! [`env`].
+//! [`env`](mod@env).
 
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -185,7 +185,7 @@ pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
 }
 
 /// Install modules `names` as globals of the current process environment of `lua` (its
-/// real globals when no process is bound). Unknown names → `Invalid` "unknown module '<x>'".
+/// real globals when no process is bound). Unknown names → `Invalid` `unknown module '<name>'`.
 pub fn install_modules(lua: &Lua, names: &[&str]) -> Result<(), Error> {
     if names.is_empty() {
         return Ok(());
