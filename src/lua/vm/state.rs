@@ -85,14 +85,51 @@ impl LuaState {
     }
 
     /// Bind a fresh environment and install `modules` into it (factory internal).
+    ///
+    /// The env table is built in one protected raw call (create, `_G`, module fields,
+    /// metatable) instead of one mlua call per field: acquire is on the spawn hot path.
     pub(super) fn bind(&mut self, modules_list: &[&str]) -> Result<(), Error> {
-        let env = sandbox::new_env(&self.lua, &self.env_mt).map_err(vm_err)?;
+        let mut values = Vec::with_capacity(modules_list.len() + 1);
+        values.push(Value::Table(self.env_mt.clone()));
+        for name in modules_list {
+            match modules::module_value(&self.lua, name) {
+                Ok(Some(v)) => values.push(v),
+                Ok(None) => return Err(Error::invalid(format!("unknown module '{name}'"))),
+                Err(e) => return Err(Error::internal(format!("building module '{name}': {e}"))),
+            }
+        }
+        let args = mlua::MultiValue::from_vec(values);
+        // SAFETY: `exec_raw` pushes `args` (env metatable, then one value per module) and runs
+        // the closure in protected mode, so a memory error from lua_createtable /
+        // lua_pushlstring / lua_rawset unwinds to mlua's pcall; the closure holds only shared
+        // references (no destructors are skipped by such an unwind). Stack effect: the env
+        // table replaces slot 1 and everything above it is dropped, leaving exactly one result.
+        let env: Table = unsafe {
+            self.lua.exec_raw(args, |state| {
+                use mlua::ffi;
+                let n = ffi::lua_gettop(state) - 1;
+                ffi::lua_createtable(state, 0, n + 1);
+                ffi::lua_pushlstring(state, c"_G".as_ptr(), 2);
+                ffi::lua_pushvalue(state, -2);
+                ffi::lua_rawset(state, -3);
+                for (i, name) in modules_list.iter().enumerate() {
+                    ffi::lua_pushlstring(state, name.as_ptr() as *const _, name.len());
+                    ffi::lua_pushvalue(state, 2 + i as std::ffi::c_int);
+                    ffi::lua_rawset(state, -3);
+                }
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_setmetatable(state, -2);
+                ffi::lua_replace(state, 1);
+                ffi::lua_settop(state, 1);
+            })
+        }
+        .map_err(vm_err)?;
         if let Some(mut d) = self.lua.app_data_mut::<StateData>() {
             d.env = Some(env.clone());
         }
         self.env = Some(env);
         self.uses += 1;
-        modules::install_modules(&self.lua, modules_list)
+        Ok(())
     }
 
     /// Drop the environment, the process identity and any armed hook (factory internal).
