@@ -172,7 +172,7 @@ impl LuaState {
         if let Some(c) = self.chunks.get(name)
             && &*c.source == source
         {
-            c.func.set_environment(env).map_err(vm_err)?;
+            set_chunk_env(&self.lua, &c.func, &env)?;
             return Ok(c.func.clone());
         }
         let func = self
@@ -201,6 +201,34 @@ impl LuaState {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// Point the `_ENV` upvalue of a main chunk at `env`.
+///
+/// Lua 5.4 guarantees that a main chunk loaded by `lua_load` has `_ENV` as its first upvalue
+/// (even when stripped of debug info), so this is a direct `lua_setupvalue(f, 1)` rather than
+/// mlua's name-based search.
+fn set_chunk_env(lua: &Lua, func: &Function, env: &Table) -> Result<(), Error> {
+    let (f, e) = (Value::Function(func.clone()), Value::Table(env.clone()));
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: the state lock is held. lua_checkstack reports failure by value;
+        // push_value of two references copies stack slots; lua_setupvalue on a Lua closure's
+        // existing upvalue 1 assigns it (with a GC barrier) and never raises or allocates; the
+        // stack top is restored before returning.
+        unsafe {
+            let top = mlua::ffi::lua_gettop(state);
+            if mlua::ffi::lua_checkstack(state, 2) == 0 {
+                return Err(Error::internal("Lua stack overflow"));
+            }
+            let pushed = raw.push_value(&f).and_then(|_| raw.push_value(&e));
+            if pushed.is_ok() {
+                mlua::ffi::lua_setupvalue(state, -2, 1);
+            }
+            mlua::ffi::lua_settop(state, top);
+            pushed.map_err(vm_err)
+        }
+    })
 }
 
 #[cold]
