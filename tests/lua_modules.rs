@@ -514,3 +514,41 @@ fn crypto_module() {
         "##,
     );
 }
+
+#[test]
+fn json_schema_validation() {
+    check(
+        &["json"],
+        r##"
+        local schema = {
+            type = "object",
+            required = {"name", "items"},
+            properties = {
+                name = {type = "string", minLength = 1},
+                items = {type = "array", items = {type = "integer", minimum = 0}, minItems = 1},
+                mode = {enum = {"fast", "slow"}},
+            },
+            additionalProperties = false,
+        }
+        local ok, err = json.validate(schema, {name = "n", items = {1, 2}, mode = "fast"})
+        assert(ok == true and err == nil, tostring(err))
+        ok, err = json.validate(schema, {name = "n", items = {1, -2}})
+        assert(ok == false and err:kind() == errors.INVALID and err:message():find("/items/1"), err and err:message())
+        ok, err = json.validate(schema, {items = {1}})
+        assert(not ok and err:message():find("name"))
+        ok, err = json.validate(schema, {name = "n", items = {1}, other = true})
+        assert(not ok and err:message():find("other"))
+        local text = '{"type": "object", "properties": {"n": {"type": "number", "maximum": 10}}}'
+        assert(json.validate(text, {n = 3}) == true)
+        ok, err = json.validate(text, {n = 30}); assert(not ok)
+        assert(json.validate_string(text, '{"n": 1}') == true)
+        ok, err = json.validate_string(text, '{"n": 11}'); assert(not ok)
+        ok, err = json.validate_string(text, 'not json'); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate(nil, {}); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate(schema, nil); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate("{bad", {}); assert(not ok and err:kind() == errors.INVALID)
+        -- an empty Lua table satisfies an object schema
+        assert(json.validate({type = "object"}, {}) == true)
+        "##,
+    );
+}
