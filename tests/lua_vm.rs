@@ -425,3 +425,20 @@ fn recycling_does_not_grow_the_heap() {
         f.release(st);
     }
 }
+
+#[test]
+fn second_state_reuses_shared_bytecode_with_line_info() {
+    let f = factory();
+    let src = "local M = {}\nfunction M.main()\n  local x = nil\n  return x.field\nend\nreturn M";
+    let mut a = f.acquire(&[]).unwrap();
+    let mut b = StateFactory::new(VmConfig::default()).acquire(&[]).unwrap();
+    for st in [&mut a, &mut b] {
+        let m: mlua::Table = st.load_chunk("app:shared", src).unwrap().call(()).unwrap();
+        let e = m
+            .get::<Function>("main")
+            .unwrap()
+            .call::<()>(())
+            .unwrap_err();
+        assert!(e.to_string().contains("app:shared:4:"), "{e}");
+    }
+}
