@@ -226,8 +226,11 @@ impl LuaState {
 /// Bytecode of the last compiled source per chunk name, shared by all states of the OS process.
 /// Bytecode is only ever produced by our own compiler from the same source (never loaded from
 /// outside), so undumping it is safe; the source text is compared on every lookup.
-static BYTECODE: LazyLock<Mutex<FnvHashMap<Arc<str>, (Box<str>, Arc<[u8]>)>>> =
+static BYTECODE: LazyLock<Mutex<BytecodeCache>> =
     LazyLock::new(|| Mutex::new(FnvHashMap::default()));
+
+/// Chunk name → (source text, bytecode compiled from it).
+type BytecodeCache = FnvHashMap<Arc<str>, (Box<str>, Arc<[u8]>)>;
 
 fn shared_bytecode(name: &str, source: &str) -> Option<Arc<[u8]>> {
     let cache = BYTECODE.lock().unwrap_or_else(|e| e.into_inner());
