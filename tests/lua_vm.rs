@@ -442,3 +442,28 @@ fn second_state_reuses_shared_bytecode_with_line_info() {
         assert!(e.to_string().contains("app:shared:4:"), "{e}");
     }
 }
+
+#[test]
+fn userdata_metatables_are_not_writable() {
+    let f = factory();
+    let mut st = f.acquire(&["time", "logger"]).unwrap();
+    let r: String = run(
+        &mut st,
+        "local out = {}
+         for _, v in ipairs({errors.new('x'), time.now(), logger, payload.new(1)}) do
+           local mt = getmetatable(v)
+           if type(mt) == 'table' then
+             local ok = pcall(function() mt.__index = function() return 'hijacked' end end)
+             out[#out + 1] = tostring(ok)
+           else
+             out[#out + 1] = type(mt)
+           end
+         end
+         return table.concat(out, ',')",
+    )
+    .unwrap();
+    assert!(
+        !r.contains("true"),
+        "a userdata metatable was writable: {r}"
+    );
+}
