@@ -206,7 +206,11 @@ impl Error {
     }
     /// Look up one detail by key.
     pub fn detail(&self, key: &str) -> Option<&Value> {
-        self.0.details.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.0
+            .details
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -222,7 +226,8 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.0.kind).field("message", &self.0.message);
+        d.field("kind", &self.0.kind)
+            .field("message", &self.0.message);
         if let Some(c) = &self.0.context {
             d.field("context", c);
         }

@@ -140,7 +140,9 @@ fn parse_uniq_num(uniq: &str) -> Option<u64> {
 impl PartialEq for Pid {
     fn eq(&self, other: &Pid) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-            || (self.node() == other.node() && self.host() == other.host() && self.uniq() == other.uniq())
+            || (self.node() == other.node()
+                && self.host() == other.host()
+                && self.uniq() == other.uniq())
     }
 }
 impl Eq for Pid {}
@@ -191,7 +193,10 @@ impl PidGen {
     /// original's PIDGen component does.
     pub fn new(node: &str) -> PidGen {
         let node = if node == "local" { "" } else { node };
-        PidGen { node: node.into(), counter: AtomicU64::new(0) }
+        PidGen {
+            node: node.into(),
+            counter: AtomicU64::new(0),
+        }
     }
     /// The node id stamped on generated PIDs.
     pub fn node(&self) -> &str {
@@ -223,9 +228,22 @@ mod tests {
     #[test]
     fn parse_rules() {
         let legacy = Pid::parse("{n@h|ns:name|0x00003}").unwrap();
-        assert_eq!((legacy.node(), legacy.host(), legacy.uniq()), ("n", "h", "0x00003"));
-        assert!(Pid::parse("x").unwrap_err().message().contains("missing braces"));
-        assert!(Pid::parse("{abc}").unwrap_err().message().contains("missing pipe"));
+        assert_eq!(
+            (legacy.node(), legacy.host(), legacy.uniq()),
+            ("n", "h", "0x00003")
+        );
+        assert!(
+            Pid::parse("x")
+                .unwrap_err()
+                .message()
+                .contains("missing braces")
+        );
+        assert!(
+            Pid::parse("{abc}")
+                .unwrap_err()
+                .message()
+                .contains("missing pipe")
+        );
         let e = Pid::parse("{abc").unwrap_err();
         assert_eq!(e.kind(), &Kind::INVALID);
         assert_eq!(e.retryable(), Some(false));

@@ -132,7 +132,9 @@ impl Value {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
-            Value::Float(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.2e18 => Some(*f as i64),
+            Value::Float(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.2e18 => {
+                Some(*f as i64)
+            }
             _ => None,
         }
     }
@@ -219,9 +221,9 @@ impl Value {
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         match self {
             Value::Map(m) => {
-                let pos = m
-                    .iter()
-                    .position(|(k, _)| matches!(k, Value::Str(b) if b.as_bytes() == key.as_bytes()))?;
+                let pos = m.iter().position(
+                    |(k, _)| matches!(k, Value::Str(b) if b.as_bytes() == key.as_bytes()),
+                )?;
                 Some(m.remove(pos).1)
             }
             _ => None,
@@ -257,7 +259,8 @@ impl PartialEq for Value {
             (Array(a), Array(b)) => a == b,
             (Map(a), Map(b)) => {
                 a.len() == b.len()
-                    && a.iter().all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
             }
             (Error(a), Error(b)) => a == b,
             (Opaque(a), Opaque(b)) => Arc::ptr_eq(a, b),
@@ -275,7 +278,10 @@ impl fmt::Debug for Value {
             Value::Float(x) => write!(f, "{x:?}"),
             Value::Str(s) => fmt::Debug::fmt(s, f),
             Value::Array(a) => f.debug_list().entries(a).finish(),
-            Value::Map(m) => f.debug_map().entries(m.iter().map(|(k, v)| (k, v))).finish(),
+            Value::Map(m) => f
+                .debug_map()
+                .entries(m.iter().map(|(k, v)| (k, v)))
+                .finish(),
             Value::Error(e) => write!(f, "error({e})"),
             Value::Opaque(_) => f.write_str("<opaque>"),
         }
@@ -394,7 +400,11 @@ mod serde_impl {
             Ok(Value::Int(v))
         }
         fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(if v <= i64::MAX as u64 { Value::Int(v as i64) } else { Value::Float(v as f64) })
+            Ok(if v <= i64::MAX as u64 {
+                Value::Int(v as i64)
+            } else {
+                Value::Float(v as f64)
+            })
         }
         fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
             Ok(Value::Float(v))
@@ -459,7 +469,11 @@ mod tests {
 
     #[test]
     fn size_is_small() {
-        assert!(std::mem::size_of::<Value>() <= 32, "{}", std::mem::size_of::<Value>());
+        assert!(
+            std::mem::size_of::<Value>() <= 32,
+            "{}",
+            std::mem::size_of::<Value>()
+        );
     }
 
     #[test]

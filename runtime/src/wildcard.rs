@@ -38,7 +38,10 @@ impl Pattern {
     pub fn new(pattern: &str) -> Pattern {
         let segs: Vec<Seg> = pattern.split('.').map(parse_seg).collect();
         let wild = segs.iter().any(|s| !matches!(s, Seg::Lit(_)));
-        Pattern { source: pattern.into(), segs: wild.then(|| segs.into_boxed_slice()) }
+        Pattern {
+            source: pattern.into(),
+            segs: wild.then(|| segs.into_boxed_slice()),
+        }
     }
 
     /// The source text.
@@ -59,7 +62,11 @@ impl Pattern {
                 if segs.len() == 1 && segs[0] == Seg::One {
                     return !subject.is_empty() && !subject.contains('.');
                 }
-                let parts: Vec<&str> = if subject.is_empty() { Vec::new() } else { subject.split('.').collect() };
+                let parts: Vec<&str> = if subject.is_empty() {
+                    Vec::new()
+                } else {
+                    subject.split('.').collect()
+                };
                 match_segs(segs, &parts)
             }
         }
