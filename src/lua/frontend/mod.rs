@@ -42,7 +42,7 @@ pub use error::SyntaxError;
 pub use runtime::install_type_runtime;
 
 use error::RawError;
-use parser::{BUILTIN_TYPE_NAMES, Parser};
+use parser::{Parser, is_builtin_type_name};
 
 /// Name of the global function the prelude calls (installed by [`install_type_runtime`]).
 pub const TYPES_ENTRY_GLOBAL: &str = "__wippy_types";
@@ -114,9 +114,7 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
     let mut edits = std::mem::take(&mut p.edits);
     let mut type_calls = 0usize;
     for c in std::mem::take(&mut p.call_sites) {
-        if !(BUILTIN_TYPE_NAMES.iter().any(|b| b.as_bytes() == c.name)
-            || declared.contains(&c.name))
-        {
+        if !(is_builtin_type_name(c.name) || declared.contains(&c.name)) {
             continue;
         }
         type_calls += 1;

@@ -31,10 +31,15 @@ use super::lexer::{NEEDS_REWRITE, NL_BEFORE, Tk, Token, kind_text};
 /// the recursive descent far from the native stack limit on hostile input.
 const MAX_LEVELS: u32 = 200;
 
-/// Names of the built-in run-time types that may be called (`nil` cannot be a callee).
-pub(crate) const BUILTIN_TYPE_NAMES: [&str; 8] = [
-    "nil", "boolean", "number", "integer", "string", "any", "unknown", "never",
-];
+/// Is `n` one of the eight built-in run-time type names (`nil boolean number integer string any
+/// unknown never`)? A `match`, not a loop: this runs for every name in primary position.
+#[inline]
+pub(crate) fn is_builtin_type_name(n: &[u8]) -> bool {
+    matches!(
+        n,
+        b"nil" | b"boolean" | b"number" | b"integer" | b"string" | b"any" | b"unknown" | b"never"
+    )
+}
 
 /// Method names whose call on a type name goes to the type object (go-lua `typeMethodNames`).
 pub(crate) const TYPE_METHODS: [&str; 12] = [
@@ -754,8 +759,7 @@ impl<'s> Parser<'s> {
     /// `LOADTYPE` (see module docs) and no local of that name is visible.
     fn note_type_call(&mut self) {
         let name = self.text();
-        let candidate = BUILTIN_TYPE_NAMES.iter().any(|b| b.as_bytes() == name)
-            || self.type_names.contains(&name);
+        let candidate = is_builtin_type_name(name) || self.type_names.contains(&name);
         if !candidate {
             return;
         }
