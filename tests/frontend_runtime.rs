@@ -206,11 +206,10 @@ fn validators() {
         ),
         None
     );
-    assert_eq!(
+    assert!(
         is_msg("type T = string @pattern(\"(\")", "'x'")
             .unwrap()
-            .starts_with("invalid pattern \"(\""),
-        true
+            .starts_with("invalid pattern \"(\"")
     );
 }
 

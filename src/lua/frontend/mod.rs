@@ -141,7 +141,9 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
         }
         prelude.extend_from_slice(TYPES_ENTRY_GLOBAL.as_bytes());
         prelude.push(b'(');
-        if !p.decls.is_empty() {
+        if p.decls.is_empty() {
+            prelude.extend_from_slice(b"nil");
+        } else {
             let mut desc = Vec::new();
             for d in &p.decls {
                 if !desc.is_empty() {
@@ -150,8 +152,9 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
                 desc.extend_from_slice(&src[d.start as usize..d.end as usize]);
             }
             emit::lua_quote(&desc, &mut prelude);
-            prelude.extend_from_slice(b",_ENV");
         }
+        prelude.extend_from_slice(b",_ENV,");
+        prelude.extend_from_slice(runtime::CALL_FACTORY.as_bytes());
         prelude.extend_from_slice(b");");
     }
 

@@ -54,7 +54,10 @@ fn type_decl_becomes_prelude() {
     let out = tr("type P = {x: number}\nlocal p = P(v)");
     assert_eq!(
         out,
-        "local __wippy_T=__wippy_types(\"type P = {x: number}\",_ENV);;                   \nlocal p = __wippy_T.P(v)"
+        format!(
+            "local __wippy_T=__wippy_types(\"type P = {{x: number}}\",_ENV,{});;                   \nlocal p = __wippy_T.P(v)",
+            runtime::CALL_FACTORY
+        )
     );
 }
 
@@ -63,7 +66,10 @@ fn builtin_casts_and_library_calls() {
     let out = tr("local s = string(v)\nlocal f = string.format('%d', 1)\nlocal ok = string:is(v)");
     assert_eq!(
         out,
-        "local __wippy_T=__wippy_types();local s = __wippy_T.string(v)\nlocal f = string.format('%d', 1)\nlocal ok = __wippy_T.string:is(v)"
+        format!(
+            "local __wippy_T=__wippy_types(nil,_ENV,{});local s = __wippy_T.string(v)\nlocal f = string.format('%d', 1)\nlocal ok = __wippy_T.string:is(v)",
+            runtime::CALL_FACTORY
+        )
     );
 }
 

@@ -1,4 +1,4 @@
-__wippy_types("type Point = {x: number, y: number}",_ENV);-- Casts (`as`, `::`), labels (`::name::`), goto and postfix `!`.
+__wippy_types("type Point = {x: number, y: number}",_ENV,function(c,e)return function(s,...)local o,r=c(s,...)if o then return r end e(r,2)end end);-- Casts (`as`, `::`), labels (`::name::`), goto and postfix `!`.
 ;                                  
 local v      = {x = 1, y = 2}
 local p = v         

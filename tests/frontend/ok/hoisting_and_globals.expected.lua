@@ -1,4 +1,4 @@
-local __wippy_T=__wippy_types("type Tree = {value: number, children?: {Tree}}\ntype A = {b: B?}\ntype B = {a: A?}",_ENV);-- Top-level types are hoisted: usable before their declaration, recursive, injected as globals.
+local __wippy_T=__wippy_types("type Tree = {value: number, children?: {Tree}}\ntype A = {b: B?}\ntype B = {a: A?}",_ENV,function(c,e)return function(s,...)local o,r=c(s,...)if o then return r end e(r,2)end end);-- Top-level types are hoisted: usable before their declaration, recursive, injected as globals.
 local early = __wippy_T.Tree:is({value = 1, children = {{value = 2}}})
 assert(early)
 

@@ -172,6 +172,10 @@ pub(crate) struct DeclTy {
 pub(crate) struct TypeModule {
     pub decls: Vec<DeclTy>,
     pub by_name: HashMap<String, usize>,
+    /// `Decl(i, [])` node per declaration (what a declared type object holds).
+    pub refs: Vec<TyRef>,
+    /// Declaration names as shared strings (type object names).
+    pub names: Vec<Arc<str>>,
 }
 
 /// Generic parameter bindings: one closure per parameter of the declaration being read.
@@ -288,9 +292,15 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
             }
         });
     }
+    let refs = (0..out.len())
+        .map(|i| Arc::new(Ty::Decl(i, Vec::new())))
+        .collect();
+    let names = out.iter().map(|d| Arc::from(d.name.as_str())).collect();
     TypeModule {
         decls: out,
         by_name,
+        refs,
+        names,
     }
 }
 

@@ -23,6 +23,7 @@ use mlua::{
 };
 
 use super::super::ast::Lit;
+use super::super::parser::TYPE_METHODS;
 use super::check::{fmt_num, validate};
 use super::model::{Check, Closure, Prim, Ty, TyRef, TypeModule};
 use super::relate::{equal, head, record_fields, subtype};
@@ -34,16 +35,16 @@ pub(crate) struct TypeObj {
     pub name: Option<Arc<str>>,
 }
 
-/// Lua source of the `__call` metamethod: calls the Rust cast and raises its message from the
-/// caller's frame (a Rust callback error would reach Lua as an mlua error object, not a string).
-const CALL_WRAPPER: &str = r#"
-local cast, error = ...
-return function(self, ...)
-  local ok, r = cast(self, ...)
-  if ok then return r end
-  error(r, 2)
-end
-"#;
+/// Lua source of the factory of the `__call` metamethod: given the Rust cast and `error`, returns
+/// a function that calls the cast and raises its message from the caller's frame (level 2). A
+/// Rust callback error would reach Lua as an mlua error object, not a string. The translator puts
+/// this very text in every prelude ([`CALL_FACTORY`] is passed to `__wippy_types`), so it is
+/// compiled with the chunk (or comes from its cached bytecode) instead of once more per state.
+pub(crate) const CALL_FACTORY: &str =
+    "function(c,e)return function(s,...)local o,r=c(s,...)if o then return r end e(r,2)end end";
+
+/// Registry key where `__wippy_types` leaves the prelude's factory for the metatable registration.
+pub(crate) const FACTORY_KEY: &str = "__wippy_type_call_factory";
 
 impl TypeObj {
     fn unnamed(c: Closure) -> TypeObj {
@@ -201,76 +202,71 @@ fn ud(lua: &Lua, t: TypeObj) -> mlua::Result<Value> {
     Ok(Value::UserData(lua.create_userdata(t)?))
 }
 
-impl UserData for TypeObj {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with("__call", |lua| {
-            let cast = lua.create_function(|lua, (this, args): (Value, MultiValue)| {
-                receiver(&this, "__call")?.cast(lua, args)
-            })?;
-            let error: Value = lua.globals().raw_get("error")?;
-            let wrapper: Function = lua
-                .load(CALL_WRAPPER)
-                .set_name("=[wippy type]")
-                .call((cast, error))?;
-            Ok(wrapper)
-        });
-    }
+/// Registry key of the per-state table caching method functions (created on first use).
+const METHODS_KEY: &str = "__wippy_type_methods";
 
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_function("is", |lua, (this, v): (Value, Value)| {
+fn component(
+    lua: &Lua,
+    this: &Value,
+    method: &str,
+    pick: fn(&Ty) -> Option<&TyRef>,
+) -> mlua::Result<Value> {
+    let t = receiver(this, method)?;
+    match head(lua, &t.c) {
+        Some(h) => match pick(&h.ty) {
+            Some(sub) => ud(lua, t.sub(&h, sub)),
+            None => Ok(Value::Nil),
+        },
+        None => Ok(Value::Nil),
+    }
+}
+
+fn type_iter(lua: &Lua, items: Vec<TypeObj>) -> mlua::Result<Value> {
+    let f = iterator(lua, items, |lua, t| {
+        Ok(MultiValue::from_iter([ud(lua, t.clone())?]))
+    })?;
+    Ok(Value::Function(f))
+}
+
+/// The shared function implementing type method `name` (None for other names).
+fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
+    let f = match name {
+        "is" => lua.create_function(|lua, (this, v): (Value, Value)| {
             let t = receiver(&this, "is")?;
             match validate(lua, &v, &t.c) {
                 Ok(()) => Ok((v, Value::Nil)),
                 Err(msg) => Ok((Value::Nil, Value::String(lua.create_string(msg)?))),
             }
-        });
-        methods.add_function("kind", |lua, this: Value| {
-            Ok(receiver(&this, "kind")?.kind(lua))
-        });
-        methods.add_function("name", |_, this: Value| {
+        })?,
+        "kind" => lua.create_function(|lua, this: Value| Ok(receiver(&this, "kind")?.kind(lua)))?,
+        "name" => lua.create_function(|_, this: Value| {
             Ok(receiver(&this, "name")?.name.map(|n| n.to_string()))
-        });
-        methods.add_function("elem", |lua, this: Value| {
-            let t = receiver(&this, "elem")?;
-            match head(lua, &t.c) {
-                Some(h) => match &*h.ty {
-                    Ty::Array(e) => ud(lua, t.sub(&h, e)),
-                    _ => Ok(Value::Nil),
-                },
-                None => Ok(Value::Nil),
-            }
-        });
-        methods.add_function("key", |lua, this: Value| {
-            let t = receiver(&this, "key")?;
-            match head(lua, &t.c) {
-                Some(h) => match &*h.ty {
-                    Ty::Map(k, _) => ud(lua, t.sub(&h, k)),
-                    _ => Ok(Value::Nil),
-                },
-                None => Ok(Value::Nil),
-            }
-        });
-        methods.add_function("val", |lua, this: Value| {
-            let t = receiver(&this, "val")?;
-            match head(lua, &t.c) {
-                Some(h) => match &*h.ty {
-                    Ty::Map(_, v) => ud(lua, t.sub(&h, v)),
-                    _ => Ok(Value::Nil),
-                },
-                None => Ok(Value::Nil),
-            }
-        });
-        methods.add_function("inner", |lua, this: Value| {
-            let t = receiver(&this, "inner")?;
-            match head(lua, &t.c) {
-                Some(h) => match &*h.ty {
-                    Ty::Optional(i) => ud(lua, t.sub(&h, i)),
-                    _ => Ok(Value::Nil),
-                },
-                None => Ok(Value::Nil),
-            }
-        });
-        methods.add_function("ret", |lua, this: Value| {
+        })?,
+        "elem" => lua.create_function(|lua, this: Value| {
+            component(lua, &this, "elem", |t| {
+                if let Ty::Array(e) = t { Some(e) } else { None }
+            })
+        })?,
+        "key" => lua.create_function(|lua, this: Value| {
+            component(lua, &this, "key", |t| {
+                if let Ty::Map(k, _) = t { Some(k) } else { None }
+            })
+        })?,
+        "val" => lua.create_function(|lua, this: Value| {
+            component(lua, &this, "val", |t| {
+                if let Ty::Map(_, v) = t { Some(v) } else { None }
+            })
+        })?,
+        "inner" => lua.create_function(|lua, this: Value| {
+            component(lua, &this, "inner", |t| {
+                if let Ty::Optional(i) = t {
+                    Some(i)
+                } else {
+                    None
+                }
+            })
+        })?,
+        "ret" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "ret")?;
             let Some(h) = head(lua, &t.c) else {
                 return Ok(Value::Nil);
@@ -282,8 +278,8 @@ impl UserData for TypeObj {
                 }
                 _ => Ok(Value::Nil),
             }
-        });
-        methods.add_function("fields", |lua, this: Value| {
+        })?,
+        "fields" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "fields")?;
             let Some(h) = head(lua, &t.c) else {
                 return Ok(Value::Nil);
@@ -299,8 +295,8 @@ impl UserData for TypeObj {
                 ]))
             })?;
             Ok(Value::Function(f))
-        });
-        methods.add_function("variants", |lua, this: Value| {
+        })?,
+        "variants" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "variants")?;
             let Some(h) = head(lua, &t.c) else {
                 return Ok(Value::Nil);
@@ -308,12 +304,9 @@ impl UserData for TypeObj {
             let Ty::Union(ms) = &*h.ty else {
                 return Ok(Value::Nil);
             };
-            let items: Vec<TypeObj> = ms.iter().map(|m| t.sub(&h, m)).collect();
-            Ok(Value::Function(iterator(lua, items, |lua, t| {
-                Ok(MultiValue::from_iter([ud(lua, t.clone())?]))
-            })?))
-        });
-        methods.add_function("params", |lua, this: Value| {
+            type_iter(lua, ms.iter().map(|m| t.sub(&h, m)).collect())
+        })?,
+        "params" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "params")?;
             let Some(h) = head(lua, &t.c) else {
                 return Ok(Value::Nil);
@@ -321,12 +314,9 @@ impl UserData for TypeObj {
             let Ty::Func { params, .. } = &*h.ty else {
                 return Ok(Value::Nil);
             };
-            let items: Vec<TypeObj> = params.iter().map(|m| t.sub(&h, m)).collect();
-            Ok(Value::Function(iterator(lua, items, |lua, t| {
-                Ok(MultiValue::from_iter([ud(lua, t.clone())?]))
-            })?))
-        });
-        methods.add_function("tparams", |lua, this: Value| {
+            type_iter(lua, params.iter().map(|m| t.sub(&h, m)).collect())
+        })?,
+        "tparams" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "tparams")?;
             let Some(i) = t.generic_decl() else {
                 return Ok(Value::Nil);
@@ -356,16 +346,70 @@ impl UserData for TypeObj {
                 ]))
             })?;
             Ok(Value::Function(f))
+        })?,
+        _ => return Ok(None),
+    };
+    Ok(Some(f))
+}
+
+/// Method function for `name`, created on first use and cached per state.
+fn method(lua: &Lua, name: &[u8]) -> mlua::Result<Option<Function>> {
+    let Some(name) = TYPE_METHODS.iter().find(|m| m.as_bytes() == name) else {
+        return Ok(None);
+    };
+    let cache = match lua.named_registry_value::<Value>(METHODS_KEY)? {
+        Value::Table(t) => t,
+        _ => {
+            let t = lua.create_table_with_capacity(0, TYPE_METHODS.len())?;
+            lua.set_named_registry_value(METHODS_KEY, &t)?;
+            t
+        }
+    };
+    if let Value::Function(f) = cache.raw_get::<Value>(*name)? {
+        return Ok(Some(f));
+    }
+    let f = make_method(lua, name)?;
+    if let Some(f) = &f {
+        cache.raw_set(*name, f)?;
+    }
+    Ok(f)
+}
+
+/// Only metamethods are registered with mlua (no regular methods): mlua then builds no `__index`
+/// dispatcher of its own, which keeps the first type object of a state cheap. `__index` resolves
+/// method names to lazily created shared functions, any other key to a record field's type.
+impl UserData for TypeObj {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field_with("__call", |lua| {
+            let cast = lua.create_function(|lua, (this, args): (Value, MultiValue)| {
+                receiver(&this, "__call")?.cast(lua, args)
+            })?;
+            let error: Value = lua.globals().raw_get("error")?;
+            let factory = match lua.named_registry_value::<Value>(FACTORY_KEY)? {
+                Value::Function(f) => f,
+                // Type objects created before any prelude ran (embedders): compile it here.
+                _ => lua
+                    .load(format!("return {CALL_FACTORY}"))
+                    .set_name("=[wippy type]")
+                    .eval()?,
+            };
+            let wrapper: Function = factory.call((cast, error))?;
+            Ok(wrapper)
         });
-        // `T.field` → the field's type (methods above take precedence, as in go-lua).
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
             let Value::String(k) = key else {
                 return Ok(Value::Nil);
             };
+            let k = k.as_bytes();
+            if let Some(f) = method(lua, &k)? {
+                return Ok(Value::Function(f));
+            }
             let Some(h) = head(lua, &this.c) else {
                 return Ok(Value::Nil);
             };
-            let k = k.as_bytes();
             for (name, c) in record_fields(lua, &h, 0) {
                 if name.as_bytes() == &*k {
                     return ud(lua, TypeObj::unnamed(c));
