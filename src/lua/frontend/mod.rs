@@ -118,17 +118,35 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
             continue;
         }
         type_calls += 1;
-        edits.push(emit::Edit::Insert {
-            at: c.at,
-            text: emit::TYPE_TABLE_PREFIX,
-        });
-        if let Some((start, end, text)) = c.to_method {
-            edits.push(emit::Edit::Replace { start, end, text });
+        match c.method {
+            None => edits.push(emit::Edit::Insert {
+                at: c.at,
+                text: emit::TYPE_TABLE_PREFIX,
+            }),
+            Some(m) => {
+                // `X:m(a)` → `__wippy_T[k](__wippy_T.X,a)`; see `parser::MethodCall`.
+                let head = format!("{TYPE_TABLE_LOCAL}[{}]({TYPE_TABLE_LOCAL}.", m.index);
+                edits.push(emit::Edit::Replace {
+                    start: c.at,
+                    end: c.at,
+                    text: head.into_bytes(),
+                });
+                let sep: &[u8] = if m.empty_args { b"" } else { b"," };
+                edits.push(emit::Edit::Replace {
+                    start: m.cut_start,
+                    end: m.cut_end,
+                    text: sep.to_vec(),
+                });
+                if let Some(at) = m.close_at {
+                    edits.push(emit::Edit::Insert { at, text: ")" });
+                }
+            }
         }
     }
     if type_calls > 0 {
         // Parser edits are sorted; the stable sort merges the call edits in (nearly linear).
-        edits.sort_by_key(emit::edit_start);
+        // A `)` closing a rewritten call goes before any edit starting at the same offset.
+        edits.sort_by_key(|e| (emit::edit_start(e), !matches!(e, emit::Edit::Insert { .. })));
     }
 
     let mut prelude = Vec::new();

@@ -61,10 +61,24 @@ pub(crate) struct CallSite<'s> {
     /// Byte offset of the callee name (where `__wippy_T.` would be inserted).
     pub at: u32,
     pub name: &'s [u8],
-    /// For `X.m(...)` / `X["m"](...)`: the range holding `.m` / `["m"]` and its replacement
-    /// turning the call into `X:m(...)`. go-lua's type methods find their receiver either way;
-    /// our methods are shared functions that need it passed, so the dot form becomes a colon call.
-    pub to_method: Option<(u32, u32, Vec<u8>)>,
+    /// Set for the method shapes `X:m(...)`, `X.m(...)`, `X["m"](...)`.
+    pub method: Option<MethodCall>,
+}
+
+/// Where to cut a type-method call so it becomes `__wippy_T[k](__wippy_T.X, args)`: a direct call
+/// of the shared method function (no userdata `__index` dispatch), receiver first, which also
+/// gives the dot forms go-lua's meaning (the method finds its type either way).
+#[derive(Clone, Debug)]
+pub(crate) struct MethodCall {
+    /// 1-based index of the method in [`TYPE_METHODS`].
+    pub index: usize,
+    /// `[start, end)` holding the selector and, for parenthesised arguments, the `(`.
+    pub cut_start: u32,
+    pub cut_end: u32,
+    /// What replaces the cut: `,` before arguments, nothing before an empty `()`.
+    pub empty_args: bool,
+    /// For a table or string argument: where to insert the closing `)`.
+    pub close_at: Option<u32>,
 }
 
 /// A top-level `type`/`interface` declaration.
@@ -764,54 +778,81 @@ impl<'s> Parser<'s> {
             return;
         }
         let is_args = |k: Tk| matches!(k, Tk::LParen | Tk::String | Tk::LongString | Tk::LBrace);
-        let is_method_tok = |p: &Self, i: usize| {
-            let t = p.toks[i];
-            matches!(t.kind, Tk::Name | Tk::Is)
-                && TYPE_METHODS.iter().any(|m| m.as_bytes() == t.text(p.src))
-        };
+        let method_index = |bytes: &[u8]| TYPE_METHODS.iter().position(|m| m.as_bytes() == bytes);
         let i = self.p;
-        let mut to_method = None;
-        let shape = match self.peek(1) {
-            k if is_args(k) => true,
-            Tk::Colon => self.peek(2) != Tk::Eof && is_method_tok(self, i + 2),
-            Tk::Dot => {
-                let ok =
-                    self.peek(2) != Tk::Eof && is_method_tok(self, i + 2) && is_args(self.peek(3));
-                if ok {
-                    let dot = self.toks[i + 1];
-                    to_method = Some((dot.start, dot.end, b":".to_vec()));
-                }
-                ok
+        // (method index, index of the first argument token) for the method shapes.
+        let shape: Option<Option<(usize, usize)>> = match self.peek(1) {
+            k if is_args(k) => Some(None),
+            Tk::Colon | Tk::Dot
+                if matches!(self.peek(2), Tk::Name | Tk::Is) && is_args(self.peek(3)) =>
+            {
+                method_index(self.toks[i + 2].text(self.src)).map(|m| Some((m, i + 3)))
             }
-            Tk::LBracket => {
-                let ok = self.peek(2) == Tk::String
+            Tk::LBracket
+                if self.peek(2) == Tk::String
                     && self.peek(3) == Tk::RBracket
-                    && is_args(self.peek(4));
-                let method = if ok {
-                    let v = super::lexer::decode_short_string(self.toks[i + 2].text(self.src));
-                    TYPE_METHODS
-                        .iter()
-                        .find(|m| m.as_bytes() == v.as_slice())
-                        .copied()
-                } else {
-                    None
-                };
-                if let Some(m) = method {
-                    let mut text = b":".to_vec();
-                    text.extend_from_slice(m.as_bytes());
-                    to_method = Some((self.toks[i + 1].start, self.toks[i + 3].end, text));
-                }
-                method.is_some()
+                    && is_args(self.peek(4)) =>
+            {
+                let v = super::lexer::decode_short_string(self.toks[i + 2].text(self.src));
+                method_index(&v).map(|m| Some((m, i + 4)))
             }
-            _ => false,
+            _ => None,
         };
-        if shape && !self.is_local(name) {
-            self.call_sites.push(CallSite {
-                at: self.toks[i].start,
-                name,
-                to_method,
-            });
+        let Some(shape) = shape else { return };
+        if self.is_local(name) {
+            return;
         }
+        let method = shape.map(|(m, arg)| {
+            let cut_start = self.toks[i + 1].start;
+            let a = self.toks[arg];
+            match a.kind {
+                Tk::LParen => MethodCall {
+                    index: m + 1,
+                    cut_start,
+                    cut_end: a.end,
+                    empty_args: self.toks.get(arg + 1).is_some_and(|t| t.kind == Tk::RParen),
+                    close_at: None,
+                },
+                Tk::LBrace => {
+                    let mut depth = 0usize;
+                    let mut j = arg;
+                    while j < self.toks.len() {
+                        match self.toks[j].kind {
+                            Tk::LBrace => depth += 1,
+                            Tk::RBrace => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            Tk::Eof => break,
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    let close = self.toks[j.min(self.toks.len() - 1)].end;
+                    MethodCall {
+                        index: m + 1,
+                        cut_start,
+                        cut_end: a.start,
+                        empty_args: false,
+                        close_at: Some(close),
+                    }
+                }
+                _ => MethodCall {
+                    index: m + 1,
+                    cut_start,
+                    cut_end: a.start,
+                    empty_args: false,
+                    close_at: Some(a.end),
+                },
+            }
+        });
+        self.call_sites.push(CallSite {
+            at: self.toks[i].start,
+            name,
+            method,
+        });
     }
 
     pub(crate) fn suffixedexp(&mut self) -> PResult<Ek> {

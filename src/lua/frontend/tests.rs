@@ -67,7 +67,7 @@ fn builtin_casts_and_library_calls() {
     assert_eq!(
         out,
         format!(
-            "local __wippy_T=__wippy_types(nil,_ENV,{});local s = __wippy_T.string(v)\nlocal f = string.format('%d', 1)\nlocal ok = __wippy_T.string:is(v)",
+            "local __wippy_T=__wippy_types(nil,_ENV,{});local s = __wippy_T.string(v)\nlocal f = string.format('%d', 1)\nlocal ok = __wippy_T[1](__wippy_T.string,v)",
             runtime::CALL_FACTORY
         )
     );
@@ -86,4 +86,25 @@ fn error_format() {
         err("if x then\n"),
         "t:2:1: 'end' expected (to close 'if' at line 1) near <eof>"
     );
+}
+
+#[test]
+fn method_call_shapes_become_direct_calls() {
+    let decl = "type P = {x: number}\n";
+    let cases = [
+        ("P:is(v)", "__wippy_T[1](__wippy_T.P,v)"),
+        ("P.is(v)", "__wippy_T[1](__wippy_T.P,v)"),
+        ("P[\"is\"](v)", "__wippy_T[1](__wippy_T.P,v)"),
+        ("P:kind()", "__wippy_T[2](__wippy_T.P)"),
+        ("P:is{x = 1}", "__wippy_T[1](__wippy_T.P,{x = 1})"),
+        ("P:is\"s\"", "__wippy_T[1](__wippy_T.P,\"s\")"),
+        ("P:is(v).x", "__wippy_T[1](__wippy_T.P,v).x"),
+        ("P:other(v)", "P:other(v)"),
+        ("P.x", "P.x"),
+    ];
+    for (call, want) in cases {
+        let out = tr(&format!("{decl}local r = {call}"));
+        let got = out.rsplit("local r = ").next().unwrap();
+        assert_eq!(got, want, "{call}");
+    }
 }

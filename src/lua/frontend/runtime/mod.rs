@@ -68,9 +68,23 @@ fn builtin_cache(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `__index` of type tables: built-in names resolve to the state's built-in type objects, created
-/// on first use and then cached in the table itself.
+/// `__index` of type tables: built-in names resolve to the state's built-in type objects and
+/// integer keys to type methods; both are created on first use and then cached in the table.
 fn builtin_index(lua: &Lua, (t, key): (Table, Value)) -> mlua::Result<Value> {
+    if let Value::Integer(i) = key {
+        // `__wippy_T[k]`: type method k, called directly by translated method calls.
+        let found = usize::try_from(i)
+            .ok()
+            .map(|i| object::method_by_index(lua, i));
+        return match found {
+            Some(Ok(Some(f))) => {
+                t.raw_set(i, &f)?;
+                Ok(Value::Function(f))
+            }
+            Some(Err(e)) => Err(e),
+            _ => Ok(Value::Nil),
+        };
+    }
     let Value::String(k) = key else {
         return Ok(Value::Nil);
     };

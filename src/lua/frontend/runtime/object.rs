@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use mlua::{
     AnyUserData, Function, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods,
-    Value,
+    UserDataRef, Value,
 };
 
 use super::super::ast::Lit;
@@ -169,11 +169,11 @@ impl TypeObj {
 }
 
 /// Borrow the receiver of a type method, with a clear message for `T.m()` misuse.
-fn receiver(v: &Value, method: &str) -> mlua::Result<TypeObj> {
+fn receiver(v: &Value, method: &str) -> mlua::Result<UserDataRef<TypeObj>> {
     if let Value::UserData(ud) = v
         && let Ok(t) = ud.borrow::<TypeObj>()
     {
-        return Ok(t.clone());
+        return Ok(t);
     }
     Err(mlua::Error::RuntimeError(format!(
         "type method '{method}' must be called with ':' (T:{method}(...))"
@@ -240,7 +240,10 @@ fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
         })?,
         "kind" => lua.create_function(|lua, this: Value| Ok(receiver(&this, "kind")?.kind(lua)))?,
         "name" => lua.create_function(|_, this: Value| {
-            Ok(receiver(&this, "name")?.name.map(|n| n.to_string()))
+            Ok(receiver(&this, "name")?
+                .name
+                .as_ref()
+                .map(|n| n.to_string()))
         })?,
         "elem" => lua.create_function(|lua, this: Value| {
             component(lua, &this, "elem", |t| {
@@ -352,32 +355,43 @@ fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
     Ok(Some(f))
 }
 
-/// Method function for `name`, created on first use and cached per state.
-fn method(lua: &Lua, name: &[u8]) -> mlua::Result<Option<Function>> {
-    let Some(name) = TYPE_METHODS.iter().find(|m| m.as_bytes() == name) else {
+/// Method function number `index` (1-based, [`TYPE_METHODS`] order), created on first use and
+/// cached per state. Translated chunks call it directly as `__wippy_T[index](T, ...)`.
+pub(crate) fn method_by_index(lua: &Lua, index: usize) -> mlua::Result<Option<Function>> {
+    let Some(name) = index.checked_sub(1).and_then(|i| TYPE_METHODS.get(i)) else {
         return Ok(None);
     };
     let cache = match lua.named_registry_value::<Value>(METHODS_KEY)? {
         Value::Table(t) => t,
         _ => {
-            let t = lua.create_table_with_capacity(0, TYPE_METHODS.len())?;
+            let t = lua.create_table_with_capacity(TYPE_METHODS.len(), 0)?;
             lua.set_named_registry_value(METHODS_KEY, &t)?;
             t
         }
     };
-    if let Value::Function(f) = cache.raw_get::<Value>(*name)? {
+    if let Value::Function(f) = cache.raw_get::<Value>(index)? {
         return Ok(Some(f));
     }
     let f = make_method(lua, name)?;
     if let Some(f) = &f {
-        cache.raw_set(*name, f)?;
+        cache.raw_set(index, f)?;
     }
     Ok(f)
 }
 
-/// Only metamethods are registered with mlua (no regular methods): mlua then builds no `__index`
-/// dispatcher of its own, which keeps the first type object of a state cheap. `__index` resolves
-/// method names to lazily created shared functions, any other key to a record field's type.
+/// Method function for `name` (see [`method_by_index`]).
+fn method(lua: &Lua, name: &[u8]) -> mlua::Result<Option<Function>> {
+    match TYPE_METHODS.iter().position(|m| m.as_bytes() == name) {
+        Some(i) => method_by_index(lua, i + 1),
+        None => Ok(None),
+    }
+}
+
+/// Only metamethods are registered with mlua (no regular methods): mlua then builds no method
+/// dispatcher of its own, which keeps the first type object of a state cheap (measured: about
+/// 10 µs for a typed chunk in a fresh state instead of 26 µs). `__index` resolves method names to
+/// the shared method functions and any other key to a record field's type. Method calls the
+/// translator can see (`X:is(v)` on a type name) skip `__index` altogether.
 impl UserData for TypeObj {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with("__call", |lua| {
