@@ -7,7 +7,9 @@
 //! * `runtime/first_typed_chunk`: loading and running a small typed chunk in a fresh state with
 //!   the runtime installed (prelude: built-ins, type objects, global injection) — state creation
 //!   excluded.
-//! * `runtime/is_record`: one `T:is(v)` call on a 4-field record, measured over a Lua loop.
+//! * `runtime/is_record_x10k`, `runtime/is_number_x10k`: 10 000 `T:is(v)` calls from a Lua loop
+//!   (a 4-field record with an array; a primitive, i.e. mostly call overhead).
+//! * `runtime/cast_builtin_x10k`: 10 000 `string(v)` casts from a Lua loop.
 //!
 //! Run: `cargo bench --bench frontend`.
 
@@ -180,22 +182,26 @@ return Point, User, f"#,
     const CALLS: u64 = 10_000;
     let lua = Lua::new();
     install_type_runtime(&lua).expect("install");
-    let t = translate(
-        r#"type User = {name: string, age: integer @min(0), email?: string, tags: {string}}
-local v = {name = "ann", age = 30, tags = {"a", "b"}}
+    for (name, body) in [
+        ("is_record_x10k", "local ok = User:is(v)"),
+        ("is_number_x10k", "local ok = N:is(1)"),
+        ("cast_builtin_x10k", "local s = string('x')"),
+    ] {
+        let src = format!(
+            r#"type User = {{name: string, age: integer @min(0), email?: string, tags: {{string}}}}
+type N = number
+local v = {{name = "ann", age = 30, tags = {{"a", "b"}}}}
 return function(n)
   for _ = 1, n do
-    local ok = User:is(v)
+    {body}
   end
-end"#,
-        "loop",
-    )
-    .expect("ok");
-    let f: mlua::Function = lua.load(t.code()).eval().expect("fn");
-    g.throughput(Throughput::Elements(CALLS));
-    g.bench_function("is_record_x10k", |b| {
-        b.iter(|| f.call::<()>(CALLS).expect("call"))
-    });
+end"#
+        );
+        let t = translate(&src, "loop").expect("ok");
+        let f: mlua::Function = lua.load(t.code()).eval().expect("fn");
+        g.throughput(Throughput::Elements(CALLS));
+        g.bench_function(name, |b| b.iter(|| f.call::<()>(CALLS).expect("call")));
+    }
     g.finish();
 }
 
