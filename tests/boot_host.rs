@@ -3,7 +3,6 @@
 //! the host, validation messages, and registry events on the bus in order.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wippy::boot::{App, BootError, BootOptions};

@@ -429,13 +429,14 @@ fn versions(dir: &Path, cfg: &Config, json: bool) -> Result<(), String> {
             .parent
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into());
-        println!(
+        let line = format!(
             "{:<8}  {:<8}  {:>5}  {}",
             r.version.id,
             parent,
             r.ops,
             if r.current { "*" } else { "" }
         );
+        println!("{}", line.trim_end());
     }
     Ok(())
 }
