@@ -308,8 +308,17 @@ impl Supervisor {
         errors
     }
 
-    /// End the event loop (after [`Supervisor::stop_all`]).
+    /// End the event loop (after [`Supervisor::stop_all`]) and drop every service (services
+    /// hold runtime handles; dropping them here breaks the reference cycle through the app
+    /// context).
     pub fn close(&self) {
+        {
+            let mut t = self.inner.lock();
+            t.stopped = true;
+            t.services.clear();
+            t.started.clear();
+            t.tx = None;
+        }
         self.inner
             .bus
             .publish(BusEvent::new(SYSTEM, CLOSE, "", Value::Nil));
