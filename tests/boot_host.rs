@@ -10,9 +10,9 @@ use wippy::config::ConfigSources;
 use wippy::registry::{ChangeSet, Entry};
 use wippy::rt::process::{CANCEL, EVENTS_TOPIC, event_kind};
 use wippy::rt::{
-    Error, Event, Kind, Package, Pid, Process, ProcessCx, SpawnOptions, Status, StepOutput, Value,
+    Error, Event, Kind, Package, Pid, Process, ProcessCx, SpawnOptions, StepOutput, Value,
 };
-use wippy::system::components::ServiceStatus;
+use wippy::system::components::supervision::Status;
 
 /// Waits for messages; finishes on CANCEL (graceful stop) or on a `stop` message.
 struct Waiter;
@@ -41,7 +41,7 @@ impl Process for Waiter {
                 }
             }
         }
-        out.set_status(Status::Idle);
+        out.set_status(wippy::rt::Status::Idle);
         Ok(())
     }
 }
@@ -118,8 +118,14 @@ fn auto_start_host_runs_at_boot_and_manual_host_waits_for_start() {
         "routable before start"
     );
     let sup = app.supervisor().unwrap();
-    assert_eq!(sup.status("app:processes"), Some(ServiceStatus::Running));
-    assert_eq!(sup.status("app:manual"), Some(ServiceStatus::Unknown));
+    assert_eq!(
+        sup.state("app:processes").map(|s| s.status),
+        Some(Status::Running)
+    );
+    assert_eq!(
+        sup.state("app:manual").map(|s| s.status),
+        Some(Status::Unknown)
+    );
 
     let pid = spawn(&app, "app:processes").expect("spawn on a running host");
     assert_eq!(
@@ -131,7 +137,7 @@ fn auto_start_host_runs_at_boot_and_manual_host_waits_for_start() {
     let e = spawn(&app, "app:manual").unwrap_err();
     assert_eq!(e.kind(), &Kind::UNAVAILABLE);
     assert_eq!(e.message(), "host is not running");
-    sup.start_service("app:manual").unwrap();
+    sup.start("app:manual").unwrap();
     spawn(&app, "app:manual").expect("spawn after start");
 
     // max_processes: 3 is enforced.
@@ -161,16 +167,18 @@ fn live_update_keeps_a_running_routable_host_with_the_new_config() {
         .expect("update applies");
     app.supervisor()
         .unwrap()
-        .sync(Duration::from_secs(5))
-        .unwrap();
+        .wait_transitions(Duration::from_secs(5));
     assert!(
         h.is_alive(&first),
         "the update must not kill running processes"
     );
     assert!(h.hosts().contains(&"app:processes".to_string()));
     assert_eq!(
-        app.supervisor().unwrap().status("app:processes"),
-        Some(ServiceStatus::Running)
+        app.supervisor()
+            .unwrap()
+            .state("app:processes")
+            .map(|s| s.status),
+        Some(Status::Running)
     );
     let e = spawn(&app, "app:processes").unwrap_err();
     assert_eq!(
@@ -190,8 +198,7 @@ fn live_update_keeps_a_running_routable_host_with_the_new_config() {
         .unwrap();
     app.supervisor()
         .unwrap()
-        .sync(Duration::from_secs(5))
-        .unwrap();
+        .wait_transitions(Duration::from_secs(5));
     spawn(&app, "app:manual").expect("manual host started by its update");
     assert_eq!(app.shutdown(), 0);
 }
@@ -219,13 +226,15 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
     );
     app.supervisor()
         .unwrap()
-        .sync(Duration::from_secs(5))
-        .unwrap();
+        .wait_transitions(Duration::from_secs(5));
     assert!(h.is_alive(&pid), "rolled-back delete keeps the processes");
     assert!(!h.hosts().contains(&"app:broken".to_string()));
     assert_eq!(
-        app.supervisor().unwrap().status("app:processes"),
-        Some(ServiceStatus::Running)
+        app.supervisor()
+            .unwrap()
+            .state("app:processes")
+            .map(|s| s.status),
+        Some(Status::Running)
     );
     spawn(&app, "app:processes").expect("host still running after the rollback");
 
@@ -239,9 +248,14 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
     assert!(!h.is_alive(&pid));
     app.supervisor()
         .unwrap()
-        .sync(Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(app.supervisor().unwrap().status("app:processes"), None);
+        .wait_transitions(Duration::from_secs(5));
+    assert_eq!(
+        app.supervisor()
+            .unwrap()
+            .state("app:processes")
+            .map(|s| s.status),
+        None
+    );
     let e = spawn(&app, "app:processes").unwrap_err();
     assert_eq!(e.kind(), &Kind::NOT_FOUND);
 
@@ -251,8 +265,7 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
         .unwrap();
     app.supervisor()
         .unwrap()
-        .sync(Duration::from_secs(5))
-        .unwrap();
+        .wait_transitions(Duration::from_secs(5));
     spawn(&app, "app:processes").expect("re-created host runs");
     assert_eq!(app.shutdown(), 0);
 }

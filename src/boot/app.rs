@@ -24,7 +24,7 @@ use super::{commands, node, services};
 use crate::config::{Config, ConfigError, ConfigSources, format_duration};
 use crate::loader::{LoadOptions, ProjectError, load_project};
 use crate::registry::open_registry;
-use crate::system::components::{self, Supervisor, keys};
+use crate::system::components::{self, Supervisor};
 use crate::system::{Factories, Functions, Shutdown, System};
 
 /// How long boot waits for `auto_start` services to come up after the entries are loaded.
@@ -103,7 +103,7 @@ pub enum BootError {
     /// The registry rejected the entries.
     Entries(Error),
     /// Required `auto_start` services failed to start.
-    Services(Vec<(String, Error)>),
+    Services(Error),
 }
 
 impl std::fmt::Display for BootError {
@@ -124,15 +124,7 @@ impl std::fmt::Display for BootError {
             BootError::Component(e) => write!(f, "{e}"),
             BootError::Project(e) => write!(f, "load entries: {e}"),
             BootError::Entries(e) => write!(f, "apply entries: {e}"),
-            BootError::Services(v) => {
-                for (i, (id, e)) in v.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "service {id} failed to start: {e}")?;
-                }
-                Ok(())
-            }
+            BootError::Services(e) => write!(f, "{e}"),
         }
     }
 }
@@ -262,7 +254,7 @@ impl App {
         sys.handle.dispatcher().freeze();
         sys.handle.app_context().seal();
         loader.start(&cx, Instant::now() + timeout)?;
-        let supervisor = sys.handle.app_context().get(&keys::SUPERVISOR);
+        let supervisor = Supervisor::of(&sys.handle);
         let mut app = App {
             sys,
             runtime: Some(runtime),
@@ -300,9 +292,11 @@ impl App {
             log::warn!(target: "wippy::boot", "command {name:?} is declared by several entries ({}); {} is used", ids.join(", "), ids[0]);
         }
         if let Some(sup) = &self.supervisor {
-            let failures = sup.sync(settle).map_err(BootError::Entries)?;
-            if !failures.is_empty() {
-                return Err(BootError::Services(failures));
+            match sup.wait_transitions(settle) {
+                Some(Err(e)) => return Err(BootError::Services(e)),
+                Some(Ok(r)) if !r.pending.is_empty() => log::warn!(target: "wippy::boot",
+                    "services still starting: {}", r.pending.join(", ")),
+                _ => {}
             }
         }
         Ok(())
@@ -395,9 +389,9 @@ impl App {
 
     /// The shutdown sequence (idempotent):
     /// 1. optional drain delay;
-    /// 2. the supervisor stops every service, the last started first (hosts CANCEL their
-    ///    processes, wait, force) — before any component, so services never run against
-    ///    already stopped components;
+    /// 2. the supervisor stops every service, dependents first, each within its
+    ///    `stop_timeout` (hosts CANCEL their processes, wait, force) — before any component,
+    ///    so services never run against already stopped components;
     /// 3. components stop in reverse load order;
     /// 4. the runtime stops what is left (CANCEL, wait, force), its workers, reactor and bus.
     ///
@@ -415,7 +409,7 @@ impl App {
         let started = Instant::now();
         let deadline = started + timeout;
         if let Some(sup) = &self.supervisor {
-            for (id, e) in sup.stop_all(deadline) {
+            for (id, e) in sup.shutdown().failed {
                 log::error!(target: "wippy::boot", "service {id}: stop failed: {e}");
             }
         }

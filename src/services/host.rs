@@ -21,7 +21,8 @@
 //! # Behaviour
 //!
 //! * **create** — the runtime host is added at once, so the host is routable immediately;
-//!   a [`HostService`] is registered with the supervisor (`service.register`). Until the
+//!   a [`HostService`] is registered with the supervisor (inside the registry transaction,
+//!   `Supervisor::register_in`). Until the
 //!   supervisor starts it, spawns fail with `Unavailable` "host is not running";
 //!   `auto_start` hosts start when the registry transaction commits.
 //! * **update** — applied **in place**: the same host keeps running and routable, its
@@ -30,7 +31,8 @@
 //!   transaction, killing every process, and its supervisor then kept the controller of the
 //!   stopped host, so the updated host never ran again — spec §14 item 18,
 //!   `docs/decisions/0052-process-host-live-update.md`.)
-//! * **delete** — `service.remove` is published at once; the host itself is stopped (CANCEL,
+//! * **delete** — the service is removed from the supervisor with the transaction; the host
+//!   itself is stopped (CANCEL,
 //!   wait `lifecycle.stop_timeout`, force) and removed from the runtime only when the
 //!   transaction **commits**, on a background thread so the registry is not held. If the
 //!   transaction is rolled back, the rollback's re-create finds the host still in place and
@@ -40,17 +42,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wippy_rt::{Error, Handle, HostConfig, Kind, Lifecycle, Pid, SpawnOptions, Value};
 
-use crate::registry::{EntryEvent, HandlerId, OpKind, TxEvent, TxPhase};
+use crate::registry::{Entry, EntryEvent, HandlerId, OpKind, TxEvent, TxPhase};
 use crate::system::System;
-use crate::system::components::lifecycle::DEFAULT_STOP_TIMEOUT;
-use crate::system::components::supervisor::{self, ServiceEvent};
-use crate::system::components::{LifecycleConfig, Service};
+use crate::system::components::supervision::{
+    LifecycleConfig, Service, ServiceCtx, ServiceSpec, Supervisor,
+};
 
 /// The kind this manager handles.
 pub const KIND: &str = "process.host";
@@ -186,6 +188,8 @@ impl Lifecycle for Admission {
 pub struct HostService {
     shared: Arc<HostShared>,
     handle: Handle,
+    /// Held for the whole of a stop, so a second stopper waits for the first.
+    stopping: Mutex<()>,
 }
 
 impl std::fmt::Debug for HostService {
@@ -215,6 +219,7 @@ impl HostService {
         let svc = HostService {
             shared,
             handle: handle.clone(),
+            stopping: Mutex::new(()),
         };
         svc.add_runtime_host()?;
         Ok(svc)
@@ -270,7 +275,7 @@ impl HostService {
 
     /// Stop and unregister from the runtime (delete).
     fn retire(&self, timeout: Duration) {
-        if let Err(e) = Service::stop(self, timeout) {
+        if let Err(e) = Service::stop(self, Instant::now() + timeout) {
             log::warn!(target: "wippy::services::host", "host {}: stop failed: {e}", self.id());
         }
         if let Err(e) = self.handle.remove_host(self.id()) {
@@ -281,7 +286,8 @@ impl HostService {
 }
 
 impl Service for HostService {
-    fn start(&self) -> Result<Option<crossbeam_channel::Receiver<ServiceEvent>>, Error> {
+    fn start(&self, _ctx: ServiceCtx) -> Result<(), Error> {
+        let _g = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
         if self.shared.retired.swap(false, SeqCst) {
             // Stopped earlier: the runtime host refuses work for good; replace it.
             let _ = self.handle.remove_host(self.id());
@@ -289,14 +295,16 @@ impl Service for HostService {
         }
         self.shared.running.store(true, SeqCst);
         log::info!(target: "wippy::services::host", "process host {} running", self.id());
-        Ok(None)
+        Ok(())
     }
 
-    fn stop(&self, timeout: Duration) -> Result<(), Error> {
+    fn stop(&self, deadline: Instant) -> Result<(), Error> {
+        let _g = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
         if !self.shared.running.swap(false, SeqCst) {
             return Ok(());
         }
         self.shared.retired.store(true, SeqCst);
+        let timeout = deadline.saturating_duration_since(Instant::now());
         match self.handle.stop_host(self.id(), timeout) {
             Ok(r) => {
                 log::info!(target: "wippy::services::host",
@@ -313,6 +321,7 @@ impl Service for HostService {
 /// The kind manager (one per system).
 pub struct HostManager {
     handle: Handle,
+    supervisor: Weak<Supervisor>,
     hosts: Mutex<HashMap<String, Arc<HostService>>>,
     /// Deleted in the open transaction: retired on commit, kept on rollback.
     retiring: Mutex<Vec<(Arc<HostService>, Duration)>>,
@@ -329,13 +338,18 @@ impl std::fmt::Debug for HostManager {
     }
 }
 
-/// Install the `process.host` manager into `sys`'s registry (load phase).
+/// Install the `process.host` manager into `sys`'s registry (load phase, after the
+/// supervisor).
 ///
 /// # Errors
-/// A transaction participant with the manager's name is already registered.
+/// No supervisor installed; a transaction participant with the manager's name exists.
 pub fn install(sys: &Arc<System>) -> Result<Arc<HostManager>, Error> {
+    let sup = Supervisor::of(&sys.handle).ok_or_else(|| {
+        Error::internal("the process.host manager needs the supervisor (install it first)")
+    })?;
     let m = Arc::new(HostManager {
         handle: sys.handle.clone(),
+        supervisor: Arc::downgrade(&sup),
         hosts: Mutex::new(HashMap::new()),
         retiring: Mutex::new(Vec::new()),
         draining: Mutex::new(HashMap::new()),
@@ -377,26 +391,49 @@ impl HostManager {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn supervisor(&self) -> Result<Arc<Supervisor>, Error> {
+        self.supervisor
+            .upgrade()
+            .ok_or_else(|| Error::unavailable("supervisor is shut down"))
+    }
+
     fn on_entry(&self, ev: &EntryEvent) -> Result<(), Error> {
         let id = ev.entry.id.to_string();
         match ev.op {
             OpKind::Create | OpKind::Update => {
                 let settings = HostSettings::parse(&ev.entry.data)?;
-                let lifecycle = LifecycleConfig::of_entry(&ev.entry)?;
+                let lifecycle = lifecycle_of(&ev.entry)?;
+                let sup = self.supervisor()?;
+                let existed = self.get(&id).is_some();
                 let svc = self.upsert(&id, settings)?;
-                supervisor::register(self.handle.bus(), &ev.entry.id, svc, lifecycle);
+                let spec = ServiceSpec {
+                    id: id.clone(),
+                    service: svc.clone(),
+                    config: lifecycle,
+                    deps: Vec::new(),
+                };
+                if let Err(e) = sup.register_in(ev.tx, spec, Some(ev.entry.clone())) {
+                    if !existed {
+                        self.lock_hosts().remove(&id);
+                        svc.retire(Duration::ZERO);
+                    }
+                    return Err(e);
+                }
                 Ok(())
             }
             OpKind::Delete => {
+                if self.get(&id).is_none() {
+                    return Ok(());
+                }
+                self.supervisor()?.remove_in(ev.tx, &id)?;
                 if let Some(svc) = self.lock_hosts().remove(&id) {
-                    let stop_timeout = LifecycleConfig::of_entry(&ev.entry)
+                    let stop_timeout = lifecycle_of(&ev.entry)
                         .map(|l| l.stop_timeout)
-                        .unwrap_or(DEFAULT_STOP_TIMEOUT);
+                        .unwrap_or_else(|_| LifecycleConfig::default().stop_timeout);
                     self.retiring
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push((svc, stop_timeout));
-                    supervisor::remove(self.handle.bus(), &ev.entry.id);
                 }
                 Ok(())
             }
@@ -497,6 +534,13 @@ impl HostManager {
             let _ = h.join();
         }
     }
+}
+
+fn lifecycle_of(entry: &Entry) -> Result<LifecycleConfig, Error> {
+    LifecycleConfig::parse(
+        entry.data.get("lifecycle").unwrap_or(&Value::Nil),
+        entry.id.ns(),
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The `lifecycle` block of supervised entries (spec `runtime-internals.md` §6.1,
 //! `lua-api.md` §2.0), parsed once by the kind manager that registers the service.
 //!
+//! **Stand-in** with the API of `crate::system::supervisor::LifecycleConfig` (branch
+//! `system`); deleted when that branch is merged (see [`super::supervision`]).
+//!
 //! Rules (as the original): unknown fields are ignored; a zero or missing duration/number
 //! takes its default (so `jitter: 0` cannot be expressed); `requires` and the legacy
 //! `depends_on` are merged (order kept, duplicates dropped) and a bare name gets the entry's
@@ -79,8 +82,8 @@ pub struct LifecycleConfig {
     pub stop_timeout: Duration,
     /// Run time after which the retry counter resets.
     pub stable_threshold: Duration,
-    /// Services that must run first (`requires` ∪ `depends_on`, namespace-resolved).
-    pub requires: Vec<Id>,
+    /// Services that must run first (`requires` ∪ `depends_on`, fully qualified ids).
+    pub requires: Vec<String>,
     /// Restart policy.
     pub restart: RestartPolicy,
     /// `security` block, kept raw for the security layer.
@@ -147,7 +150,7 @@ fn number(m: &Value, key: &str, field: &str, default: f64) -> Result<f64, Error>
     }
 }
 
-fn id_list(m: &Value, key: &str, ns: &str, out: &mut Vec<Id>) -> Result<(), Error> {
+fn id_list(m: &Value, key: &str, ns: &str, out: &mut Vec<String>) -> Result<(), Error> {
     let items: Vec<&Value> = match m.get(key) {
         None | Some(Value::Nil) => return Ok(()),
         Some(v @ Value::Str(_)) => vec![v],
@@ -170,7 +173,7 @@ fn id_list(m: &Value, key: &str, ns: &str, out: &mut Vec<Id>) -> Result<(), Erro
         if s.is_empty() {
             continue;
         }
-        let id = Id::parse_relative(s, ns);
+        let id = Id::parse_relative(s, ns).to_string();
         if !out.contains(&id) {
             out.push(id);
         }
@@ -179,17 +182,17 @@ fn id_list(m: &Value, key: &str, ns: &str, out: &mut Vec<Id>) -> Result<(), Erro
 }
 
 impl LifecycleConfig {
-    /// Parse the `lifecycle` value of an entry in namespace `ns` (`None`/nil = defaults).
+    /// Parse the `lifecycle` value of an entry in namespace `ns` (nil = defaults).
     ///
     /// # Errors
     /// `Invalid` naming the field.
-    pub fn parse(v: Option<&Value>, ns: &str) -> Result<LifecycleConfig, Error> {
+    pub fn parse(v: &Value, ns: &str) -> Result<LifecycleConfig, Error> {
         let mut out = LifecycleConfig::default();
         let m = match v {
-            None | Some(Value::Nil) => return Ok(out),
-            Some(m @ Value::Map(_)) => m,
-            Some(Value::Array(a)) if a.is_empty() => return Ok(out),
-            Some(other) => {
+            Value::Nil => return Ok(out),
+            m @ Value::Map(_) => m,
+            Value::Array(a) if a.is_empty() => return Ok(out),
+            other => {
                 return Err(Error::invalid(format!(
                     "lifecycle must be a mapping, got {}",
                     other.type_name()
@@ -268,14 +271,6 @@ impl LifecycleConfig {
         out.security = m.get("security").cloned().unwrap_or(Value::Nil);
         Ok(out)
     }
-
-    /// The `lifecycle` block of an entry's data (`data.lifecycle`).
-    ///
-    /// # Errors
-    /// As [`LifecycleConfig::parse`].
-    pub fn of_entry(entry: &crate::registry::Entry) -> Result<LifecycleConfig, Error> {
-        LifecycleConfig::parse(entry.data.get("lifecycle"), entry.id.ns())
-    }
 }
 
 #[cfg(test)]
@@ -289,15 +284,15 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         assert_eq!(
-            LifecycleConfig::parse(None, "app").unwrap(),
+            LifecycleConfig::parse(&Value::Nil, "app").unwrap(),
             LifecycleConfig::default()
         );
         let c = LifecycleConfig::parse(
-            Some(&yaml(
+            &yaml(
                 "{auto_start: true, startup: optional, stop_timeout: 2s, start_timeout: 0,
                   requires: [db, 'other:svc'], depends_on: [db, cache],
                   restart: {initial_delay: 500ms, jitter: 0, max_attempts: 3}}",
-            )),
+            ),
             "app",
         )
         .unwrap();
@@ -308,8 +303,7 @@ mod tests {
             c.start_timeout, DEFAULT_START_TIMEOUT,
             "zero takes the default"
         );
-        let reqs: Vec<String> = c.requires.iter().map(|i| i.to_string()).collect();
-        assert_eq!(reqs, ["app:db", "other:svc", "app:cache"]);
+        assert_eq!(c.requires, ["app:db", "other:svc", "app:cache"]);
         assert_eq!(c.restart.initial_delay, Duration::from_millis(500));
         assert_eq!(c.restart.jitter, DEFAULT_JITTER);
         assert_eq!(c.restart.max_attempts, 3);
@@ -318,7 +312,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let e = |s: &str| {
-            LifecycleConfig::parse(Some(&yaml(s)), "x")
+            LifecycleConfig::parse(&yaml(s), "x")
                 .unwrap_err()
                 .to_string()
         };

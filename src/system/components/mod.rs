@@ -6,22 +6,29 @@
 //! | `dispatcher` | — | checks the table is still open | start checks it was frozen |
 //! | `registry` | — | plugs the registry's event sink into the bus, adds the supervisor's dependency patterns, publishes [`keys::REGISTRY`] | stop unplugs the sink |
 //! | `finder` | registry | publishes [`keys::FINDER`] | — |
-//! | `supervisor` | registry | starts the [`Supervisor`] event loop, publishes [`keys::SUPERVISOR`] | stop stops all services (last started first), ends the loop |
+//! | `supervisor` | registry | installs the [`Supervisor`] (registry transaction participant), publishes [`keys::SUPERVISOR`] | stop: `shutdown` (every service stopped, last started first) |
 //! | `topology` | pidgen, dispatcher | — (links, monitors, names: next issue) | — |
 //! | `lifecycle` | topology, supervisor | — (process lifecycle hooks: next issue) | — |
 //! | `factory` | registry | publishes [`keys::FACTORIES`] | — |
 //! | `functions` | registry, dispatcher | publishes [`keys::FUNCTIONS`] | — |
 //!
-//! `topology` and `lifecycle` are the places where the supervision/topology work plugs in:
-//! their `load` is where that work registers its dispatcher commands and runtime lifecycle
-//! hooks (`Handle::add_lifecycle`), with the dependencies already declared.
+//! `topology` and `lifecycle` are the places where the supervision/topology work (branch
+//! `system`) plugs in: `topology`'s load installs the topology (links, monitors, names, the
+//! system lifecycle hook), `lifecycle`'s load is where further process lifecycle hooks go;
+//! the dependencies are already declared.
 //!
-//! * [`lifecycle`] — the `lifecycle` block of supervised entries;
-//! * [`supervisor`] — the [`Service`] contract, `service.register` / `service.remove`, and the
-//!   supervisor's service table.
+//! * [`supervision`] — the supervision API boot and the kind managers use. Until branch
+//!   `system` is merged it points at the stand-ins [`supervisor`] and [`lifecycle`] here,
+//!   which have the same API as `crate::system::supervisor`.
 
 pub mod lifecycle;
 pub mod supervisor;
+
+/// The supervision API used by boot and the kind managers.
+///
+/// MERGE(system): replace with `pub use crate::system::supervisor as supervision;` and delete
+/// `lifecycle.rs` and `supervisor.rs` of this module (stand-ins with the same API).
+pub use self::supervisor as supervision;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,27 +39,23 @@ use wippy_rt::Value;
 use crate::boot::{BootCx, BusSink, Component};
 use crate::registry::{Entry, NullSink, Registry};
 
-pub use lifecycle::{LifecycleConfig, RestartPolicy, Startup};
-pub use supervisor::{Registration, Service, ServiceEvent, ServiceStatus, Supervisor};
+pub use supervision::{LifecycleConfig, Service, ServiceSpec, Supervisor};
 
 /// Typed [`AppContext`](wippy_rt::AppContext) keys of the standard services.
 pub mod keys {
     use wippy_rt::app_context::Key;
 
-    use super::{RegistryFinder, Supervisor};
+    use super::RegistryFinder;
     use crate::registry::Registry;
-    use crate::system::{Factories, Functions, System};
-
-    /// The whole [`System`] bundle (set by boot before any component loads).
-    pub static SYSTEM: Key<System> = Key::new("wippy.system");
+    use crate::system::{Factories, Functions};
     /// The relay node id.
     pub static NODE_ID: Key<String> = Key::new("relay.node_id");
     /// The registry.
     pub static REGISTRY: Key<Registry> = Key::new("registry");
     /// Read-only queries on the registry.
     pub static FINDER: Key<RegistryFinder> = Key::new("registry.finder");
-    /// The supervisor.
-    pub static SUPERVISOR: Key<Supervisor> = Key::new("supervisor");
+    /// The supervisor (the supervision module's own slot).
+    pub use super::supervision::SUPERVISOR;
     /// Process factories.
     pub static FACTORIES: Key<Factories> = Key::new("process.factories");
     /// The function registry.
@@ -196,24 +199,21 @@ impl Component for SupervisorComponent {
         &["registry"]
     }
     fn load(&self, cx: &BootCx<'_>) -> Result<(), Error> {
-        let sup = Supervisor::start(cx.system.handle.bus())?;
-        cx.system.handle.app_context().set(&keys::SUPERVISOR, sup);
+        supervision::install(cx.system)?;
         Ok(())
     }
-    fn stop(&self, cx: &BootCx<'_>, deadline: Instant) -> Result<(), Error> {
-        let Some(sup) = cx.system.handle.app_context().get(&keys::SUPERVISOR) else {
+    fn stop(&self, cx: &BootCx<'_>, _deadline: Instant) -> Result<(), Error> {
+        let Some(sup) = Supervisor::of(&cx.system.handle) else {
             return Ok(());
         };
-        let errors = sup.stop_all(deadline);
-        sup.close();
-        match errors.into_iter().next() {
+        match sup.shutdown().failed.into_iter().next() {
             None => Ok(()),
             Some((id, e)) => Err(e.wrap(format!("service {id}"))),
         }
     }
 }
 
-/// `topology` (filled by the topology work: links, monitors, names).
+/// `topology`: links, monitors, names and the system lifecycle hook (branch `system`).
 #[derive(Debug)]
 pub struct TopologyComponent;
 
@@ -225,6 +225,7 @@ impl Component for TopologyComponent {
         &["pidgen", "dispatcher"]
     }
     fn load(&self, _cx: &BootCx<'_>) -> Result<(), Error> {
+        // MERGE(system): `crate::system::topology::install(_cx.system)?;`
         Ok(())
     }
 }
