@@ -304,3 +304,39 @@ fn preemption_raises_where_it_cannot_yield() {
     let e = thread.resume::<Value>(()).err().unwrap();
     assert!(e.to_string().contains("instruction budget exceeded"), "{e}");
 }
+
+#[test]
+fn listing_a_core_module_reuses_the_shared_table() {
+    let f = factory();
+    let mut st = f.acquire(&["string", "errors"]).unwrap();
+    let same: bool = run(
+        &mut st,
+        "return string == getmetatable('').__index and errors == require('errors')",
+    )
+    .unwrap();
+    assert!(same);
+    let msg: String = run(
+        &mut st,
+        "local ok, e = pcall(function() getmetatable('').__index.x = 1 end); return e",
+    )
+    .unwrap();
+    assert!(msg.contains("read-only"), "{msg}");
+}
+
+#[test]
+fn states_migrate_between_threads() {
+    let f = std::sync::Arc::new(factory());
+    let mut st = f.acquire(&["json"]).unwrap();
+    let _: () = run(&mut st, "counter = 1").unwrap();
+    let f2 = f.clone();
+    let handle = std::thread::spawn(move || {
+        let n: i64 = run(&mut st, "counter = counter + 1; return counter").unwrap();
+        f2.release(st);
+        n
+    });
+    assert_eq!(handle.join().unwrap(), 2);
+    assert_eq!(f.pooled(), 1);
+    let mut st = f.acquire(&[]).unwrap();
+    let v: Value = run(&mut st, "return counter").unwrap();
+    assert_eq!(v, Value::Nil);
+}

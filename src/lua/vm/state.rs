@@ -26,16 +26,18 @@ use super::data::{ProcessInfo, StateData};
 use super::{VmConfig, sandbox};
 use crate::lua::modules;
 
-/// A compiled chunk kept by a state: the source hash guards against a changed source under the
-/// same name (hot reload).
+/// A compiled chunk kept by a state. The source text is kept and compared on each hit (a
+/// `memcmp`, ~30 GB/s — cheaper than hashing) so a changed source under the same name (hot
+/// reload) is recompiled.
 struct CachedChunk {
-    hash: u64,
+    source: Box<str>,
     func: Function,
 }
 
 /// One Lua state with its sandbox, current process environment and chunk cache.
 pub struct LuaState {
     lua: Lua,
+    env_mt: Table,
     env: Option<Table>,
     chunks: FnvHashMap<Arc<str>, CachedChunk>,
     /// Number of processes this state has hosted (recycling statistics / retirement).
@@ -46,13 +48,16 @@ impl LuaState {
     /// Build a new state with the sandboxed base globals and the configured memory limit.
     pub fn new(cfg: &VmConfig) -> Result<LuaState, Error> {
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(vm_err)?;
-        sandbox::build_base(&lua).map_err(vm_err)?;
+        // StateData first: the sandbox's module builds cache into it.
         lua.set_app_data(StateData::default());
+        sandbox::build_base(&lua).map_err(vm_err)?;
+        let env_mt = sandbox::env_metatable(&lua).map_err(vm_err)?;
         if let Some(limit) = cfg.memory_limit {
             lua.set_memory_limit(limit).map_err(vm_err)?;
         }
         Ok(LuaState {
             lua,
+            env_mt,
             env: None,
             chunks: FnvHashMap::default(),
             uses: 0,
@@ -80,14 +85,51 @@ impl LuaState {
     }
 
     /// Bind a fresh environment and install `modules` into it (factory internal).
+    ///
+    /// The env table is built in one protected raw call (create, `_G`, module fields,
+    /// metatable) instead of one mlua call per field: acquire is on the spawn hot path.
     pub(super) fn bind(&mut self, modules_list: &[&str]) -> Result<(), Error> {
-        let env = sandbox::new_env(&self.lua).map_err(vm_err)?;
+        let mut values = Vec::with_capacity(modules_list.len() + 1);
+        values.push(Value::Table(self.env_mt.clone()));
+        for name in modules_list {
+            match modules::module_value(&self.lua, name) {
+                Ok(Some(v)) => values.push(v),
+                Ok(None) => return Err(Error::invalid(format!("unknown module '{name}'"))),
+                Err(e) => return Err(Error::internal(format!("building module '{name}': {e}"))),
+            }
+        }
+        let args = mlua::MultiValue::from_vec(values);
+        // SAFETY: `exec_raw` pushes `args` (env metatable, then one value per module) and runs
+        // the closure in protected mode, so a memory error from lua_createtable /
+        // lua_pushlstring / lua_rawset unwinds to mlua's pcall; the closure holds only shared
+        // references (no destructors are skipped by such an unwind). Stack effect: the env
+        // table replaces slot 1 and everything above it is dropped, leaving exactly one result.
+        let env: Table = unsafe {
+            self.lua.exec_raw(args, |state| {
+                use mlua::ffi;
+                let n = ffi::lua_gettop(state) - 1;
+                ffi::lua_createtable(state, 0, n + 1);
+                ffi::lua_pushlstring(state, c"_G".as_ptr(), 2);
+                ffi::lua_pushvalue(state, -2);
+                ffi::lua_rawset(state, -3);
+                for (i, name) in modules_list.iter().enumerate() {
+                    ffi::lua_pushlstring(state, name.as_ptr() as *const _, name.len());
+                    ffi::lua_pushvalue(state, 2 + i as std::ffi::c_int);
+                    ffi::lua_rawset(state, -3);
+                }
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_setmetatable(state, -2);
+                ffi::lua_replace(state, 1);
+                ffi::lua_settop(state, 1);
+            })
+        }
+        .map_err(vm_err)?;
         if let Some(mut d) = self.lua.app_data_mut::<StateData>() {
             d.env = Some(env.clone());
         }
         self.env = Some(env);
         self.uses += 1;
-        modules::install_modules(&self.lua, modules_list)
+        Ok(())
     }
 
     /// Drop the environment, the process identity and any armed hook (factory internal).
@@ -126,12 +168,11 @@ impl LuaState {
     /// current environment. Compiled once per state and source; later calls only re-point
     /// `_ENV`. Syntax errors come back as `Invalid` errors naming the chunk and line.
     pub fn load_chunk(&mut self, name: &str, source: &str) -> Result<Function, Error> {
-        let hash = source_hash(source);
         let env = self.env().clone();
         if let Some(c) = self.chunks.get(name)
-            && c.hash == hash
+            && &*c.source == source
         {
-            c.func.set_environment(env).map_err(vm_err)?;
+            set_chunk_env(&self.lua, &c.func, &env)?;
             return Ok(c.func.clone());
         }
         let func = self
@@ -144,7 +185,7 @@ impl LuaState {
         self.chunks.insert(
             Arc::from(name),
             CachedChunk {
-                hash,
+                source: source.into(),
                 func: func.clone(),
             },
         );
@@ -162,14 +203,32 @@ impl LuaState {
     }
 }
 
-/// FNV-1a 64 of the source text (cache validation, not security).
-fn source_hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h ^ s.len() as u64
+/// Point the `_ENV` upvalue of a main chunk at `env`.
+///
+/// Lua 5.4 guarantees that a main chunk loaded by `lua_load` has `_ENV` as its first upvalue
+/// (even when stripped of debug info), so this is a direct `lua_setupvalue(f, 1)` rather than
+/// mlua's name-based search.
+fn set_chunk_env(lua: &Lua, func: &Function, env: &Table) -> Result<(), Error> {
+    let (f, e) = (Value::Function(func.clone()), Value::Table(env.clone()));
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: the state lock is held. lua_checkstack reports failure by value;
+        // push_value of two references copies stack slots; lua_setupvalue on a Lua closure's
+        // existing upvalue 1 assigns it (with a GC barrier) and never raises or allocates; the
+        // stack top is restored before returning.
+        unsafe {
+            let top = mlua::ffi::lua_gettop(state);
+            if mlua::ffi::lua_checkstack(state, 2) == 0 {
+                return Err(Error::internal("Lua stack overflow"));
+            }
+            let pushed = raw.push_value(&f).and_then(|_| raw.push_value(&e));
+            if pushed.is_ok() {
+                mlua::ffi::lua_setupvalue(state, -2, 1);
+            }
+            mlua::ffi::lua_settop(state, top);
+            pushed.map_err(vm_err)
+        }
+    })
 }
 
 #[cold]
