@@ -408,9 +408,26 @@ impl App {
         }
         let started = Instant::now();
         let deadline = started + timeout;
-        if let Some(sup) = &self.supervisor {
-            for (id, e) in sup.shutdown().failed {
-                log::error!(target: "wippy::boot", "service {id}: stop failed: {e}");
+        if let Some(sup) = self.supervisor.clone() {
+            // Bounded by the deadline even if a service overruns its own stop_timeout: the
+            // runtime stop below forces whatever is left.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let spawned = std::thread::Builder::new()
+                .name("wippy-stop-services".into())
+                .spawn(move || {
+                    let _ = tx.send(sup.shutdown());
+                });
+            match spawned.ok().and_then(|_| {
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok()
+            }) {
+                Some(report) => {
+                    for (id, e) in report.failed {
+                        log::error!(target: "wippy::boot", "service {id}: stop failed: {e}");
+                    }
+                }
+                None => log::error!(target: "wippy::boot",
+                    "services did not stop within {}; forcing the rest", format_duration(timeout)),
             }
         }
         if let Some(mut loader) = self.loader.take() {

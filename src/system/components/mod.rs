@@ -202,13 +202,27 @@ impl Component for SupervisorComponent {
         supervision::install(cx.system)?;
         Ok(())
     }
-    fn stop(&self, cx: &BootCx<'_>, _deadline: Instant) -> Result<(), Error> {
+    fn stop(&self, cx: &BootCx<'_>, deadline: Instant) -> Result<(), Error> {
         let Some(sup) = Supervisor::of(&cx.system.handle) else {
             return Ok(());
         };
-        match sup.shutdown().failed.into_iter().next() {
-            None => Ok(()),
-            Some((id, e)) => Err(e.wrap(format!("service {id}"))),
+        // A service overrunning its stop must not hold the rest of the shutdown.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("wippy-supervisor-stop".into())
+            .spawn(move || {
+                let _ = tx.send(sup.shutdown());
+            })
+            .map_err(|e| Error::internal(format!("cannot stop the supervisor: {e}")))?;
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(r) => match r.failed.into_iter().next() {
+                None => Ok(()),
+                Some((id, e)) => Err(e.wrap(format!("service {id}"))),
+            },
+            Err(_) => Err(Error::new(
+                wippy_rt::Kind::TIMEOUT,
+                "services did not stop before the shutdown deadline",
+            )),
         }
     }
 }
