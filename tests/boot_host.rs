@@ -79,6 +79,13 @@ fn spawn(app: &App, host: &str) -> Result<Pid, Error> {
     )
 }
 
+/// Wait for the supervisor's queued transitions (starts/stops after a registry change).
+fn settle(app: &App) {
+    app.supervisor()
+        .unwrap()
+        .wait_transitions(Duration::from_secs(5));
+}
+
 fn host_entry(name: &str, host: &str, lifecycle: &str) -> Entry {
     let doc = format!("{{host: {host}, lifecycle: {lifecycle}}}");
     let data: Value = serde_yaml::from_str(&doc).unwrap();
@@ -165,9 +172,7 @@ fn live_update_keeps_a_running_routable_host_with_the_new_config() {
             "{auto_start: true}",
         )))
         .expect("update applies");
-    app.supervisor()
-        .unwrap()
-        .wait_transitions(Duration::from_secs(5));
+    settle(&app);
     assert!(
         h.is_alive(&first),
         "the update must not kill running processes"
@@ -196,9 +201,7 @@ fn live_update_keeps_a_running_routable_host_with_the_new_config() {
     sys.registry
         .apply(ChangeSet::new().update(host_entry("manual", "{}", "{auto_start: true}")))
         .unwrap();
-    app.supervisor()
-        .unwrap()
-        .wait_transitions(Duration::from_secs(5));
+    settle(&app);
     spawn(&app, "app:manual").expect("manual host started by its update");
     assert_eq!(app.shutdown(), 0);
 }
@@ -224,9 +227,7 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
         err.to_string(),
         "operation rejected for entry app:broken: workers must be greater than 0"
     );
-    app.supervisor()
-        .unwrap()
-        .wait_transitions(Duration::from_secs(5));
+    settle(&app);
     assert!(h.is_alive(&pid), "rolled-back delete keeps the processes");
     assert!(!h.hosts().contains(&"app:broken".to_string()));
     assert_eq!(
@@ -246,9 +247,7 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
         .hosts()
         .contains(&"app:processes".to_string())));
     assert!(!h.is_alive(&pid));
-    app.supervisor()
-        .unwrap()
-        .wait_transitions(Duration::from_secs(5));
+    settle(&app);
     assert_eq!(
         app.supervisor()
             .unwrap()
@@ -263,9 +262,7 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
     sys.registry
         .apply(ChangeSet::new().create(host_entry("processes", "{}", "{auto_start: true}")))
         .unwrap();
-    app.supervisor()
-        .unwrap()
-        .wait_transitions(Duration::from_secs(5));
+    settle(&app);
     spawn(&app, "app:processes").expect("re-created host runs");
     assert_eq!(app.shutdown(), 0);
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use wippy_rt::{Builder, Error, Pid, Runtime};
 
-use super::component::{BootCx, Component, ComponentError, Loader};
+use super::component::{BootCx, Component, ComponentError, Loader, run_until};
 use super::{commands, node, services};
 use crate::config::{Config, ConfigError, ConfigSources, format_duration};
 use crate::loader::{LoadOptions, ProjectError, load_project};
@@ -411,16 +411,7 @@ impl App {
         if let Some(sup) = self.supervisor.clone() {
             // Bounded by the deadline even if a service overruns its own stop_timeout: the
             // runtime stop below forces whatever is left.
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let spawned = std::thread::Builder::new()
-                .name("wippy-stop-services".into())
-                .spawn(move || {
-                    let _ = tx.send(sup.shutdown());
-                });
-            match spawned.ok().and_then(|_| {
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                    .ok()
-            }) {
+            match run_until("wippy-stop-services", deadline, move || sup.shutdown()) {
                 Some(report) => {
                     for (id, e) in report.failed {
                         log::error!(target: "wippy::boot", "service {id}: stop failed: {e}");

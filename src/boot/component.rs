@@ -385,6 +385,25 @@ impl Loader {
     }
 }
 
+/// Run `f` on a named helper thread and wait for its result until `deadline`; `None` when the
+/// deadline passed first (the call keeps running on its thread) or no thread could be
+/// started. Used to keep a stop step that overruns from holding the rest of the shutdown.
+pub fn run_until<T: Send + 'static>(
+    name: &str,
+    deadline: Instant,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
 /// Run a phase, turning a panic into an `Internal` error.
 fn guarded(f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
     match catch_unwind(AssertUnwindSafe(f)) {

@@ -36,6 +36,7 @@ use std::time::Instant;
 use wippy_rt::Error;
 use wippy_rt::Value;
 
+use crate::boot::component::run_until;
 use crate::boot::{BootCx, BusSink, Component};
 use crate::registry::{Entry, NullSink, Registry};
 
@@ -207,19 +208,12 @@ impl Component for SupervisorComponent {
             return Ok(());
         };
         // A service overrunning its stop must not hold the rest of the shutdown.
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        std::thread::Builder::new()
-            .name("wippy-supervisor-stop".into())
-            .spawn(move || {
-                let _ = tx.send(sup.shutdown());
-            })
-            .map_err(|e| Error::internal(format!("cannot stop the supervisor: {e}")))?;
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(r) => match r.failed.into_iter().next() {
+        match run_until("wippy-supervisor-stop", deadline, move || sup.shutdown()) {
+            Some(r) => match r.failed.into_iter().next() {
                 None => Ok(()),
                 Some((id, e)) => Err(e.wrap(format!("service {id}"))),
             },
-            Err(_) => Err(Error::new(
+            None => Err(Error::new(
                 wippy_rt::Kind::TIMEOUT,
                 "services did not stop before the shutdown deadline",
             )),
