@@ -268,6 +268,41 @@ fn delete_stops_the_host_on_commit_and_rollback_keeps_it() {
 }
 
 #[test]
+fn a_host_created_by_a_failed_transaction_is_removed() {
+    let d = project(TWO_HOSTS);
+    let app = boot(d.path()).expect("boot");
+    let sys = app.system().clone();
+    let err = sys
+        .registry
+        .apply(
+            ChangeSet::new()
+                .create(host_entry("temp", "{}", "{auto_start: true}"))
+                .create(host_entry("zz_broken", "{queue_size: -1}", "{}")),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("queue size must be greater than 0"),
+        "{err}"
+    );
+    settle(&app);
+    let h = &sys.handle;
+    assert!(
+        eventually(|| !h.hosts().contains(&"app:temp".to_string())),
+        "{:?}",
+        h.hosts()
+    );
+    assert!(app.supervisor().unwrap().state("app:temp").is_none());
+    // The id is free: creating it for real works.
+    sys.registry
+        .apply(ChangeSet::new().create(host_entry("temp", "{}", "{auto_start: true}")))
+        .unwrap();
+    settle(&app);
+    spawn(&app, "app:temp").expect("created host runs");
+    assert_eq!(app.shutdown(), 0);
+}
+
+#[test]
 fn invalid_host_config_fails_boot_naming_the_entry() {
     let d = project(
         "version: \"1.0\"\nnamespace: app\nentries:\n  - {name: bad, kind: process.host, host: {local_queue_size: -1}}\n",

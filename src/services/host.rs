@@ -477,38 +477,30 @@ impl HostManager {
         Ok(svc)
     }
 
+    /// Hosts deleted in a transaction are retired when it ends. On commit they are the
+    /// transaction's deletions; after a rollback they are the hosts the failed transaction had
+    /// created (the rollback deletes them), while hosts it had deleted were taken back by the
+    /// rollback's re-create ([`HostManager::upsert`]). Either way they go.
     fn on_tx(&self, ev: &TxEvent) {
+        if matches!(ev.phase, TxPhase::Begin) {
+            return;
+        }
         let retiring =
             std::mem::take(&mut *self.retiring.lock().unwrap_or_else(|p| p.into_inner()));
-        match &ev.phase {
-            TxPhase::Begin => {
-                // Left over only if a transition ended without commit/discard; keep them.
-                for (svc, _) in retiring {
-                    self.lock_hosts().insert(svc.id().to_string(), svc);
+        for (svc, timeout) in retiring {
+            let id = svc.id().to_string();
+            let worker = svc.clone();
+            match std::thread::Builder::new()
+                .name(format!("retire-{id}"))
+                .spawn(move || worker.retire(timeout))
+            {
+                Ok(h) => {
+                    self.draining
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id, h);
                 }
-            }
-            TxPhase::Commit => {
-                for (svc, timeout) in retiring {
-                    let id = svc.id().to_string();
-                    let worker = svc.clone();
-                    match std::thread::Builder::new()
-                        .name(format!("retire-{id}"))
-                        .spawn(move || worker.retire(timeout))
-                    {
-                        Ok(h) => {
-                            self.draining
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(id, h);
-                        }
-                        Err(_) => svc.retire(timeout),
-                    }
-                }
-            }
-            TxPhase::Discard(_) => {
-                for (svc, _) in retiring {
-                    self.lock_hosts().insert(svc.id().to_string(), svc);
-                }
+                Err(_) => svc.retire(timeout),
             }
         }
     }
