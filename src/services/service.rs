@@ -214,7 +214,7 @@ impl ServiceEntry {
     /// Parse and validate an entry.
     ///
     /// # Errors
-    /// `Invalid` "process.service <id>: <field>: <why>" ("process is required", "host is
+    /// `Invalid` `"process.service <id>: <field>: <why>"` ("process is required", "host is
     /// required", "invalid host: node:control", "input must be a list", lifecycle errors).
     pub fn parse(entry: &Entry) -> Result<ServiceEntry, Error> {
         let bad = |why: &str| {

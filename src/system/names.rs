@@ -11,10 +11,10 @@
 //! * `remove(pid)` drops every name of `pid`; the system lifecycle calls it when the process
 //!   exits, so **names never outlive their process**.
 //! * [`Names::resolve`] is the destination rule shared by every API that takes a destination:
-//!   **PID first, then names**; failure → `NotFound` "could not resolve '<dest>' as PID or
-//!   registered name".
+//!   **PID first, then names**; failure → `NotFound`
+//!   `"could not resolve '<dest>' as PID or registered name"`.
 //! * Scopes other than LOCAL (CONSISTENT, EVENTUAL, STRONG) need a cluster; they fail with
-//!   `Unavailable` "registry scope <S> requires clustering" (decision 0062).
+//!   `Unavailable` `"registry scope <S> requires clustering"` (decision 0062).
 //!
 //! # Data structure and invariants
 //!
@@ -57,7 +57,7 @@ impl Scope {
     /// From the Lua constant (`LOCAL=0, CONSISTENT=1, EVENTUAL=2, STRONG=3`).
     ///
     /// # Errors
-    /// `Invalid` "invalid registry scope: <n>".
+    /// `Invalid` `"invalid registry scope: <n>"`.
     pub fn from_code(n: i64) -> Result<Scope, Error> {
         Ok(match n {
             0 => Scope::Local,
@@ -81,7 +81,7 @@ impl Scope {
     /// Ok for LOCAL; the "requires clustering" error otherwise.
     ///
     /// # Errors
-    /// `Unavailable` (non-retryable) "registry scope <S> requires clustering".
+    /// `Unavailable` (non-retryable) `"registry scope <S> requires clustering"`.
     pub fn require_local(self) -> Result<(), Error> {
         if self == Scope::Local {
             return Ok(());
@@ -300,7 +300,7 @@ impl Names {
     /// Resolve a destination: a PID string first, then a registered name.
     ///
     /// # Errors
-    /// `NotFound` "could not resolve '<dest>' as PID or registered name" (detail `destination`).
+    /// `NotFound` `"could not resolve '<dest>' as PID or registered name"` (detail `destination`).
     pub fn resolve(&self, dest: &str) -> Result<Pid, Error> {
         if dest.starts_with('{')
             && let Ok(p) = Pid::parse(dest)

@@ -7,7 +7,7 @@
 //! | `registry` | — | plugs the registry's event sink into the bus, adds the supervisor's dependency patterns, publishes [`keys::REGISTRY`] | stop unplugs the sink |
 //! | `finder` | registry | publishes [`keys::FINDER`] | — |
 //! | `supervisor` | registry | installs the [`Supervisor`] (registry transaction participant), publishes [`keys::SUPERVISOR`] | stop: `shutdown` (every service stopped, last started first) |
-//! | `topology` | pidgen, dispatcher | — (links, monitors, names: next issue) | — |
+//! | `topology` | pidgen, dispatcher | installs the topology: links, monitors, names, the system lifecycle hook ([`crate::system::topology::install`]) | — |
 //! | `lifecycle` | topology, supervisor | — (process lifecycle hooks: next issue) | — |
 //! | `factory` | registry | publishes [`keys::FACTORIES`] | — |
 //! | `functions` | registry, dispatcher | publishes [`keys::FUNCTIONS`] | — |
@@ -17,18 +17,11 @@
 //! system lifecycle hook), `lifecycle`'s load is where further process lifecycle hooks go;
 //! the dependencies are already declared.
 //!
-//! * [`supervision`] — the supervision API boot and the kind managers use. Until branch
-//!   `system` is merged it points at the stand-ins [`supervisor`] and [`lifecycle`] here,
-//!   which have the same API as `crate::system::supervisor`.
-
-pub mod lifecycle;
-pub mod supervisor;
+//! * [`supervision`] — the supervision API boot and the kind managers use
+//!   (`crate::system::supervisor`).
 
 /// The supervision API used by boot and the kind managers.
-///
-/// MERGE(system): replace with `pub use crate::system::supervisor as supervision;` and delete
-/// `lifecycle.rs` and `supervisor.rs` of this module (stand-ins with the same API).
-pub use self::supervisor as supervision;
+pub use crate::system::supervisor as supervision;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -232,8 +225,8 @@ impl Component for TopologyComponent {
     fn depends_on(&self) -> &'static [&'static str] {
         &["pidgen", "dispatcher"]
     }
-    fn load(&self, _cx: &BootCx<'_>) -> Result<(), Error> {
-        // MERGE(system): `crate::system::topology::install(_cx.system)?;`
+    fn load(&self, cx: &BootCx<'_>) -> Result<(), Error> {
+        crate::system::topology::install(cx.system)?;
         Ok(())
     }
 }

@@ -120,7 +120,7 @@ impl LifecycleConfig {
     /// get that namespace). `Nil` gives the defaults.
     ///
     /// # Errors
-    /// `Invalid` "lifecycle.<field>: <why>".
+    /// `Invalid` `"lifecycle.<field>: <why>"`.
     pub fn parse(v: &Value, ns: &str) -> Result<LifecycleConfig, Error> {
         let mut c = LifecycleConfig::default();
         if v.is_nil() {

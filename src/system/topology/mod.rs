@@ -150,7 +150,7 @@ impl Topology {
     /// Resolve a destination: PID text first, then a registered name.
     ///
     /// # Errors
-    /// `NotFound` "could not resolve '<dest>' as PID or registered name".
+    /// `NotFound` `"could not resolve '<dest>' as PID or registered name"`.
     #[inline]
     pub fn resolve(&self, dest: &str) -> Result<Pid, Error> {
         self.names.resolve(dest)
