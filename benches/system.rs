@@ -1,0 +1,267 @@
+//! Process-system benches: monitor + exit notification latency, name lookups, topology edge
+//! operations and the exit hook, supervisor restart latency.
+//!
+//! `cargo bench --bench system`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use crossbeam_channel::{Sender, bounded};
+use wippy::rt::process::EVENTS_TOPIC;
+use wippy::rt::{
+    Builder, Error, Event, Handle, Package, Pid, Process, ProcessCx, Runtime, SpawnOptions, Status,
+    StepOutput, Value,
+};
+use wippy::system::supervisor::{
+    LifecycleConfig, RestartPolicy, Service, ServiceCtx, ServiceSpec, Status as SvcStatus,
+    Supervisor,
+};
+use wippy::system::topology::Topology;
+
+const HOST: &str = "bench:processes";
+
+/// Exits with nil on any message; idle otherwise.
+struct Idle;
+
+impl Process for Idle {
+    fn init(&mut self, _: &mut ProcessCx<'_>, _: &str, _: Vec<Value>) -> Result<(), Error> {
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        _: &mut ProcessCx<'_>,
+        events: &mut Vec<Event>,
+        out: &mut StepOutput,
+    ) -> Result<(), Error> {
+        if events.iter().any(|e| matches!(e, Event::Message(_))) {
+            out.finish(Ok(Value::Nil));
+        } else {
+            out.set_status(Status::Idle);
+        }
+        events.clear();
+        Ok(())
+    }
+}
+
+fn rig() -> (Runtime, Handle, Arc<Topology>) {
+    let rt = Builder::new().workers(2).pin(false).build().unwrap();
+    let h = rt.handle();
+    h.add_host(HOST, Default::default()).unwrap();
+    let topo = Topology::install(&h).unwrap();
+    h.dispatcher().freeze();
+    (rt, h, topo)
+}
+
+fn bench_notify(c: &mut Criterion) {
+    let (rt, h, topo) = rig();
+    let mut g = c.benchmark_group("topology");
+    // From the message that makes a monitored process exit to its EXIT event reaching a
+    // native watcher: the process's step, the exit hook (names + graph detach), the EXIT
+    // package and its delivery.
+    let (tx, rx) = bounded::<()>(1);
+    let tx = Arc::new(tx);
+    let t2 = tx.clone();
+    let watcher = topo.watch(move |pkg| {
+        if pkg.topic == EVENTS_TOPIC {
+            let _ = t2.try_send(());
+        }
+    });
+    g.bench_function("monitor_exit_notify", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let pid = h
+                    .spawn(
+                        HOST,
+                        Box::new(Idle),
+                        "main",
+                        vec![],
+                        SpawnOptions::default(),
+                    )
+                    .unwrap();
+                topo.monitor(watcher.pid(), &pid).unwrap();
+                let start = Instant::now();
+                h.send(Package::new(Pid::zero(), pid, "go", vec![]))
+                    .unwrap();
+                rx.recv().unwrap();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    // The same path with the child spawned monitored by a parent through spawn options.
+    g.bench_function("spawn_monitored_exit_notify", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let pid = h
+                    .spawn(
+                        HOST,
+                        Box::new(Idle),
+                        "main",
+                        vec![],
+                        SpawnOptions {
+                            parent: Some(watcher.pid().clone()),
+                            monitor: true,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                let start = Instant::now();
+                h.send(Package::new(Pid::zero(), pid, "go", vec![]))
+                    .unwrap();
+                rx.recv().unwrap();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    // The exit hook of a process nobody watches (every exit pays it).
+    let nobody = Pid::new("", HOST, "0xfffff");
+    g.bench_function("exit_hook_no_edges", |b| {
+        b.iter(|| {
+            topo.names().remove(black_box(&nobody));
+            topo.graph().complete(black_box(&nobody), &Ok(Value::Nil))
+        })
+    });
+    // monitor + demonitor of a live process (two shards locked each).
+    let live = h
+        .spawn(
+            HOST,
+            Box::new(Idle),
+            "main",
+            vec![],
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    g.bench_function("monitor_demonitor", |b| {
+        b.iter(|| {
+            topo.monitor(watcher.pid(), &live).unwrap();
+            topo.unmonitor(watcher.pid(), &live);
+        })
+    });
+    g.bench_function("link_unlink", |b| {
+        b.iter(|| {
+            topo.link(watcher.pid(), &live).unwrap();
+            topo.unlink(watcher.pid(), &live);
+        })
+    });
+    g.finish();
+    drop(watcher);
+    drop(tx);
+    rt.shutdown(Duration::from_secs(1));
+}
+
+fn bench_names(c: &mut Criterion) {
+    let (rt, h, topo) = rig();
+    let mut g = c.benchmark_group("names");
+    let pids: Vec<Pid> = (0..10_000)
+        .map(|i| {
+            let p = h
+                .spawn(
+                    HOST,
+                    Box::new(Idle),
+                    "main",
+                    vec![],
+                    SpawnOptions::default(),
+                )
+                .unwrap();
+            topo.names().register(&format!("worker.{i}"), &p).unwrap();
+            p
+        })
+        .collect();
+    let mut i = 0usize;
+    g.bench_function("lookup_hit_10k", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 10_000;
+            topo.resolve(black_box(&format!("worker.{i}"))).unwrap()
+        })
+    });
+    let fixed = "worker.4242";
+    g.bench_function("lookup_hit_fixed_name", |b| {
+        b.iter(|| topo.names().get(black_box(fixed)).unwrap())
+    });
+    g.bench_function("lookup_miss", |b| {
+        b.iter(|| topo.names().get(black_box("nobody.here")))
+    });
+    let text = pids[123].as_str().to_string();
+    g.bench_function("resolve_pid_text", |b| {
+        b.iter(|| topo.resolve(black_box(&text)).unwrap())
+    });
+    g.bench_function("register_unregister", |b| {
+        b.iter(|| {
+            topo.names().register("bench.tmp", &pids[0]).unwrap();
+            topo.names().unregister("bench.tmp")
+        })
+    });
+    g.finish();
+    rt.shutdown(Duration::from_secs(2));
+}
+
+/// Reports a crash during every start.
+struct Flappy {
+    started: Sender<Instant>,
+}
+
+impl Service for Flappy {
+    fn start(&self, ctx: ServiceCtx) -> Result<(), Error> {
+        let _ = self.started.send(Instant::now());
+        // Reported before `start` returns: the supervisor parks it and applies it right after
+        // the start result (the "crashed immediately" path).
+        ctx.failed(Error::internal("flap"));
+        Ok(())
+    }
+    fn stop(&self, _: Instant) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn bench_supervisor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("supervisor");
+    // Crash report → restarted (start called again), with a 1 ms initial delay (the floor of
+    // the policy; a zero delay takes the 1 s default) and factor 1: measures the supervisor
+    // loop, the timer heap and the pool hand-off on top of that millisecond.
+    g.bench_function("crash_to_restart_1ms_delay", |b| {
+        let sup = Supervisor::new(None);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        sup.register(ServiceSpec {
+            id: "bench:flappy".into(),
+            service: Arc::new(Flappy { started: tx }),
+            config: LifecycleConfig {
+                stable_threshold: Duration::from_secs(3600),
+                restart: RestartPolicy {
+                    initial_delay: Duration::from_millis(1),
+                    max_delay: Duration::from_millis(1),
+                    backoff_factor: 1.0,
+                    jitter: 0.0,
+                    max_attempts: 0,
+                },
+                ..Default::default()
+            },
+            deps: vec![],
+        });
+        sup.start_async("bench:flappy");
+        let mut last = rx.recv().unwrap();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = rx.recv().unwrap();
+                total += t - last;
+                last = t;
+            }
+            total
+        });
+        let _ = sup.stop("bench:flappy");
+        assert_ne!(
+            sup.state("bench:flappy").map(|s| s.status),
+            Some(SvcStatus::Running)
+        );
+        sup.shutdown();
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_notify, bench_names, bench_supervisor);
+criterion_main!(benches);
