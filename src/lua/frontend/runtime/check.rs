@@ -44,6 +44,14 @@ pub(crate) struct Checker<'l> {
 
 /// Validate `v` against `c`; `Err` carries the message.
 pub(crate) fn validate(lua: &Lua, v: &Value, c: &Closure) -> Res {
+    if super::fast::accepts(lua, v, c) == Some(true) {
+        return Ok(());
+    }
+    validate_safe(lua, v, c)
+}
+
+/// [`validate`] without the raw fast path (also the reference the fast path is tested against).
+pub(crate) fn validate_safe(lua: &Lua, v: &Value, c: &Closure) -> Res {
     let mut ch = Checker {
         lua,
         depth: 0,

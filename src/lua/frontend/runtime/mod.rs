@@ -23,6 +23,7 @@
 //! `__wippy_T`, registry keys starting with `__wippy_type`.
 
 mod check;
+mod fast;
 mod model;
 mod object;
 mod relate;

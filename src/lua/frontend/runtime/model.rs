@@ -116,6 +116,8 @@ impl Pattern {
 #[derive(Debug)]
 pub(crate) struct RField {
     pub name: String,
+    /// Index of `name` in [`TypeModule::keys`] (the fast checker's pre-interned key).
+    pub key: u32,
     pub optional: bool,
     pub ty: TyRef,
     pub checks: Vec<Check>,
@@ -176,6 +178,10 @@ pub(crate) struct TypeModule {
     pub refs: Vec<TyRef>,
     /// Declaration names as shared strings (type object names).
     pub names: Vec<Arc<str>>,
+    /// Distinct record field names of the module (see [`RField::key`]).
+    pub keys: Vec<String>,
+    /// Process-unique id (keys per-state caches; never reused, unlike an address).
+    pub id: u64,
 }
 
 /// Generic parameter bindings: one closure per parameter of the declaration being read.
@@ -226,6 +232,7 @@ struct Compiler<'a> {
     src: &'a [u8],
     names: &'a HashMap<String, usize>,
     params: Vec<String>,
+    keys: &'a mut Vec<String>,
 }
 
 fn text(src: &[u8], s: ast::Span) -> String {
@@ -240,11 +247,13 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
         by_name.insert(text(src, d.name()), i);
     }
     let mut out = Vec::with_capacity(decls.len());
+    let mut keys = Vec::new();
     for d in decls {
         let mut c = Compiler {
             src,
             names: &by_name,
             params: Vec::new(),
+            keys: &mut keys,
         };
         out.push(match d {
             ast::Decl::Alias { name, params, ty } => {
@@ -271,6 +280,7 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
                     .iter()
                     .map(|m| RField {
                         name: text(src, m.name),
+                        key: c.key(&text(src, m.name)),
                         optional: m.optional,
                         ty: c.ty(&m.ty),
                         checks: Vec::new(),
@@ -296,15 +306,28 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
         .map(|i| Arc::new(Ty::Decl(i, Vec::new())))
         .collect();
     let names = out.iter().map(|d| Arc::from(d.name.as_str())).collect();
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     TypeModule {
         decls: out,
         by_name,
         refs,
         names,
+        keys,
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     }
 }
 
 impl Compiler<'_> {
+    fn key(&mut self, name: &str) -> u32 {
+        match self.keys.iter().position(|k| k == name) {
+            Some(i) => i as u32,
+            None => {
+                self.keys.push(name.to_owned());
+                (self.keys.len() - 1) as u32
+            }
+        }
+    }
+
     fn name_ref(&self, n: &str, args: Vec<TyRef>) -> TyRef {
         if n.is_empty() {
             return prim(Prim::Any);
@@ -337,6 +360,7 @@ impl Compiler<'_> {
                     .iter()
                     .map(|f| RField {
                         name: text(self.src, f.name),
+                        key: self.key(&text(self.src, f.name)),
                         optional: f.optional,
                         ty: self.ty(&f.ty),
                         checks: self.checks(&f.validators),
