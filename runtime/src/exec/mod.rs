@@ -1,0 +1,161 @@
+//! The executor: N pinned workers with work stealing.
+//!
+//! * `queue` — run-queue seam (crossbeam-deque, or a mutex model under loom).
+//! * `park` — per-worker parker (EMPTY / PARKED / NOTIFIED).
+//! * `idle` — searching / sleeping accounting and the "whom to wake" rule.
+//! * `worker` — the worker loop and the work-finding order.
+//!
+//! The protocol (work-finding order, spinning, parking, wake-up routing and the proofs of "no
+//! lost wake-up") is written down in `docs/scheduler.md`.
+//!
+//! # Where a runnable process goes ([`Executor::schedule`])
+//!
+//! 1. Made runnable *on one of this executor's workers* (a send, spawn or completion from
+//!    inside a step): the worker's LIFO slot for wake-ups (so a ping-pong pair stays on one
+//!    core, cache-hot), its local FIFO queue for spawns. Local queues are stealable; the LIFO
+//!    slot is not.
+//! 2. From any other thread, for a process that ran before: the inject queue of the worker that
+//!    last ran it (affinity), and that worker is unparked if it sleeps.
+//! 3. Otherwise: the global queue, and one parked worker is woken if nobody is searching.
+
+pub(crate) mod idle;
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod worker;
+
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::process::cell::{Cell, NO_WORKER};
+use crate::sync::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst, fence};
+
+use idle::Idle;
+use park::Parker;
+use queue::{Injector, Stealer};
+
+/// The unit of scheduling: a process cell.
+pub(crate) type Task = Arc<Cell>;
+
+/// Per-worker counters (written by the owner, read racily by `stats()`).
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) executed: AtomicU64,
+    pub(crate) stolen: AtomicU64,
+    pub(crate) parks: AtomicU64,
+}
+
+/// The thread-safe part of one worker.
+pub(crate) struct WorkerShared {
+    pub(crate) stealer: Stealer<Task>,
+    pub(crate) inject: Injector<Task>,
+    pub(crate) parker: Parker,
+    pub(crate) counters: CachePadded<WorkerCounters>,
+}
+
+/// Shared executor state (owned by the runtime's `Shared`).
+pub(crate) struct Executor {
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) global: Injector<Task>,
+    pub(crate) idle: Idle,
+    pub(crate) shutdown: AtomicBool,
+    /// Identity of this executor, to recognise our own worker threads.
+    pub(crate) id: usize,
+}
+
+/// How a task became runnable (decides LIFO slot vs FIFO queue on a worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Woken by an event: LIFO slot.
+    Wake,
+    /// Newly spawned: back of the local queue.
+    Spawn,
+}
+
+impl Executor {
+    /// Build the shared part and the owners' local queues (one per worker, moved to the
+    /// worker threads).
+    pub(crate) fn new(workers: usize) -> (Executor, Vec<queue::Local<Task>>) {
+        static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let mut locals = Vec::with_capacity(workers);
+        let mut shared = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (l, s) = queue::Local::new();
+            locals.push(l);
+            shared.push(WorkerShared {
+                stealer: s,
+                inject: Injector::new(),
+                parker: Parker::new(),
+                counters: CachePadded::new(WorkerCounters::default()),
+            });
+        }
+        let exec = Executor {
+            workers: shared.into_boxed_slice(),
+            global: Injector::new(),
+            idle: Idle::new(workers),
+            shutdown: AtomicBool::new(false),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        (exec, locals)
+    }
+
+    /// Queue a task that just became READY (see the module docs for the routing).
+    #[inline]
+    pub(crate) fn schedule(&self, task: Task, reason: Reason) {
+        let task = match worker::try_schedule_local(self, task, reason) {
+            Ok(()) => return,
+            Err(t) => t,
+        };
+        let w = task.last_worker.load(Relaxed);
+        if w != NO_WORKER && (w as usize) < self.workers.len() {
+            let ws = &self.workers[w as usize];
+            ws.inject.push(task);
+            // Store-buffering pair with the worker's `prepare(); fence; check inject`.
+            fence(SeqCst);
+            if ws.parker.is_parked() {
+                ws.parker.unpark();
+            }
+        } else {
+            self.global.push(task);
+            self.notify_work();
+        }
+    }
+
+    /// New stealable work exists: wake one sleeper if nobody is searching.
+    #[inline]
+    pub(crate) fn notify_work(&self) {
+        if let Some(w) = self.idle.worker_to_notify() {
+            self.workers[w].parker.unpark();
+        }
+    }
+
+    /// True when any queue other than `except`'s private ones holds work.
+    pub(crate) fn any_work(&self, except: usize) -> bool {
+        !self.global.is_empty()
+            || self
+                .workers
+                .iter()
+                .enumerate()
+                .any(|(i, w)| !w.stealer.is_empty() || (i == except && !w.inject.is_empty()))
+    }
+
+    /// Ask every worker to exit and wake them all.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        for w in self.workers.iter() {
+            w.parker.unpark();
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Relaxed)
+    }
+
+    /// Drop every queued task (after the workers exited), breaking `Arc` cycles.
+    pub(crate) fn drain(&self) {
+        while self.global.pop().is_some() {}
+        for w in self.workers.iter() {
+            while w.inject.pop().is_some() {}
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The worker loop.
+//!
+//! # Work-finding order ([`WorkerLoop::next_task`], [`WorkerLoop::steal`])
+//!
+//! 0. Every [`GLOBAL_POLL_INTERVAL`]th tick: one task from the own inject queue, else one from
+//!    the global queue, *before* local work — so a worker kept busy by local work (a process
+//!    that always returns `Continue`, a ping-pong pair in the LIFO slot) cannot starve them.
+//! 1. The LIFO slot (the process most recently woken from this worker), at most
+//!    [`MAX_LIFO_STREAK`] times in a row; then it is moved to the back of the local queue.
+//! 2. The local FIFO queue.
+//! 3. The own inject queue: take one, move up to [`BATCH`]` - 1` more into the local queue.
+//! 4. The global queue: take one, move up to [`BATCH`]` - 1` more.
+//! 5. Steal about half of a victim's local queue, victims scanned from a random start; then
+//!    the global queue once more.
+//!
+//! # Idle
+//!
+//! Nothing found → spin: `spin_tight` rounds with a CPU pause, then `spin_yield` rounds with
+//! `yield_now`, each round re-running the whole search; then park (see `park.rs`, `idle.rs`
+//! and `docs/scheduler.md` § Parking for the protocol and the no-lost-wake-up argument).
+//!
+//! A panic escaping the loop (a runtime bug; user panics are caught around `step`) aborts the
+//! process through [`AbortOnPanic`]: the executor's invariants can no longer be trusted.
+
+use std::cell::{Cell as StdCell, RefCell};
+use std::rc::Rc;
+
+use crate::exec::queue::Local;
+use crate::exec::{Executor, Reason, Task};
+use crate::process::{Event, StepOutput};
+use crate::runtime::Handle;
+use crate::sync::{Ordering::Relaxed, Ordering::SeqCst, fence};
+
+/// Look at the inject and global queues before local work every this many ticks. 61 is tokio's
+/// value: prime, so it does not fall into lockstep with periodic workloads, and rare enough to
+/// keep the local fast path hot.
+pub(crate) const GLOBAL_POLL_INTERVAL: u32 = 61;
+
+/// Consecutive runs from the LIFO slot before it yields to the local queue (tokio uses 3): a
+/// ping-pong pair keeps its cache-hot core, other local work still advances.
+pub(crate) const MAX_LIFO_STREAK: u32 = 3;
+
+/// Tasks taken from the inject or global queue at once (one to run + 16 to the local queue),
+/// as in the original: amortises the shared-queue synchronisation, small enough to leave work
+/// for other workers.
+pub(crate) const BATCH: usize = 17;
+
+/// Spin tuning (builder knobs, see [`crate::runtime::Builder::spin`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpinConfig {
+    pub(crate) tight: u32,
+    pub(crate) yields: u32,
+}
+
+/// The per-thread worker context, reachable through a thread-local while the worker runs, so
+/// that a send or spawn made inside a step can use the local queue and the LIFO slot.
+pub(crate) struct WorkerCtx {
+    pub(crate) exec_id: usize,
+    pub(crate) index: usize,
+    pub(crate) local: Local<Task>,
+    pub(crate) lifo: StdCell<Option<Task>>,
+    pub(crate) events: StdCell<Vec<Event>>,
+    pub(crate) out: StdCell<Option<Box<StepOutput>>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with the current worker context if this thread is a worker of `exec`.
+#[inline]
+pub(crate) fn with_current<R>(exec: &Executor, f: impl FnOnce(&WorkerCtx) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(ctx) if ctx.exec_id == exec.id => Some(f(ctx)),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// True when the calling thread is one of `exec`'s workers.
+pub(crate) fn is_worker_of(exec: &Executor) -> bool {
+    with_current(exec, |_| ()).is_some()
+}
+
+/// Schedule on the calling worker if it belongs to `exec`; else give the task back.
+#[inline]
+pub(crate) fn try_schedule_local(exec: &Executor, task: Task, reason: Reason) -> Result<(), Task> {
+    let mut task = Some(task);
+    let done = with_current(exec, |ctx| {
+        let t = task.take().expect("task");
+        match reason {
+            Reason::Wake => {
+                if let Some(prev) = ctx.lifo.replace(Some(t)) {
+                    ctx.local.push(prev);
+                    exec.notify_work();
+                }
+            }
+            Reason::Spawn => {
+                ctx.local.push(t);
+                exec.notify_work();
+            }
+        }
+    });
+    match done {
+        Some(()) => Ok(()),
+        None => Err(task.expect("task")),
+    }
+}
+
+/// Aborts the process if dropped during a panic (a runtime invariant broke).
+pub(crate) struct AbortOnPanic;
+
+impl Drop for AbortOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("wippy-rt: fatal: a worker panicked outside user code; aborting");
+            std::process::abort();
+        }
+    }
+}
+
+/// The loop state of one worker (owned by its thread).
+pub(crate) struct WorkerLoop {
+    handle: Handle,
+    ctx: Rc<WorkerCtx>,
+    spin: SpinConfig,
+    searching: bool,
+    tick: u32,
+    lifo_streak: u32,
+    rng: u64,
+}
+
+impl WorkerLoop {
+    pub(crate) fn new(
+        handle: Handle,
+        index: usize,
+        local: Local<Task>,
+        spin: SpinConfig,
+    ) -> WorkerLoop {
+        let exec_id = handle.shared.exec.id;
+        let ctx = Rc::new(WorkerCtx {
+            exec_id,
+            index,
+            local,
+            lifo: StdCell::new(None),
+            events: StdCell::new(Vec::with_capacity(64)),
+            out: StdCell::new(Some(Box::new(StepOutput::new()))),
+        });
+        WorkerLoop {
+            handle,
+            ctx,
+            spin,
+            searching: false,
+            tick: 0,
+            lifo_streak: 0,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+        }
+    }
+
+    /// Run until the executor shuts down.
+    pub(crate) fn run(mut self) {
+        let _guard = AbortOnPanic;
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.ctx.clone()));
+        let mut spins = 0u32;
+        loop {
+            let exec = &self.handle.shared.exec;
+            if exec.is_shutdown() {
+                break;
+            }
+            if let Some(t) = self.next_task() {
+                spins = 0;
+                self.found();
+                self.run_task(t);
+                continue;
+            }
+            if !self.searching {
+                self.searching = self.handle.shared.exec.idle.try_transition_to_searching();
+            }
+            if let Some(t) = self.steal() {
+                spins = 0;
+                self.found();
+                self.run_task(t);
+                continue;
+            }
+            spins += 1;
+            if spins <= self.spin.tight {
+                std::hint::spin_loop();
+            } else if spins <= self.spin.tight + self.spin.yields {
+                std::thread::yield_now();
+            } else {
+                spins = 0;
+                self.park();
+            }
+        }
+        if self.searching {
+            self.handle.shared.exec.idle.transition_from_searching();
+        }
+        CURRENT.with(|c| c.borrow_mut().take());
+        // Drop what is still queued here (breaks cell → runtime reference cycles).
+        drop(self.ctx.lifo.take());
+        while self.ctx.local.pop().is_some() {}
+    }
+
+    #[inline]
+    fn run_task(&self, t: Task) {
+        let exec = &self.handle.shared.exec;
+        exec.workers[self.ctx.index]
+            .counters
+            .executed
+            .fetch_add(1, Relaxed);
+        crate::runtime::step::run_task(&self.handle, &self.ctx, t);
+    }
+
+    /// Leave the searching state after finding work (idle.rs rule 2).
+    #[inline]
+    fn found(&mut self) {
+        if self.searching {
+            self.searching = false;
+            let exec = &self.handle.shared.exec;
+            if exec.idle.transition_from_searching() {
+                exec.notify_work();
+            }
+        }
+    }
+
+    #[inline]
+    fn next_task(&mut self) -> Option<Task> {
+        let exec = &self.handle.shared.exec;
+        let me = &exec.workers[self.ctx.index];
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick.is_multiple_of(GLOBAL_POLL_INTERVAL) {
+            if let Some(t) = me.inject.pop() {
+                return Some(t);
+            }
+            if let Some(t) = exec.global.pop() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.ctx.lifo.take() {
+            if self.lifo_streak < MAX_LIFO_STREAK {
+                self.lifo_streak += 1;
+                return Some(t);
+            }
+            self.ctx.local.push(t);
+            exec.notify_work();
+        }
+        self.lifo_streak = 0;
+        if let Some(t) = self.ctx.local.pop() {
+            return Some(t);
+        }
+        if let Some(t) = me.inject.pop_batch_into(&self.ctx.local, BATCH) {
+            return Some(t);
+        }
+        exec.global.pop_batch_into(&self.ctx.local, BATCH)
+    }
+
+    fn steal(&mut self) -> Option<Task> {
+        let exec = &self.handle.shared.exec;
+        let n = exec.workers.len();
+        if n > 1 {
+            // xorshift64: cheap victim randomisation (no shared RNG state).
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            let start = (self.rng % n as u64) as usize;
+            for i in 0..n {
+                let v = (start + i) % n;
+                if v == self.ctx.index {
+                    continue;
+                }
+                let before = self.ctx.local.len();
+                if let Some(t) = exec.workers[v].stealer.steal_half_into(&self.ctx.local) {
+                    let got = (self.ctx.local.len() - before) as u64 + 1;
+                    exec.workers[self.ctx.index]
+                        .counters
+                        .stolen
+                        .fetch_add(got, Relaxed);
+                    return Some(t);
+                }
+            }
+        }
+        exec.global.pop_batch_into(&self.ctx.local, BATCH)
+    }
+
+    /// Park until notified (see the module docs of `park.rs` and `idle.rs`).
+    fn park(&mut self) {
+        let exec = &self.handle.shared.exec;
+        let index = self.ctx.index;
+        let me = &exec.workers[index];
+        let was_searching = std::mem::replace(&mut self.searching, false);
+        exec.idle.transition_to_parked(index, was_searching);
+        if me.parker.prepare() {
+            // Announced PARKED; one last look at every queue (store-buffering pair with the
+            // notifiers' push-then-check).
+            fence(SeqCst);
+            if exec.is_shutdown() || exec.any_work(index) {
+                me.parker.cancel();
+            } else {
+                me.counters.parks.fetch_add(1, Relaxed);
+                me.parker.park();
+            }
+        }
+        self.searching = exec.idle.transition_from_parked(index);
+    }
+}
