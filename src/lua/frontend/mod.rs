@@ -39,7 +39,7 @@ use std::borrow::Cow;
 
 pub use cache::TranslationCache;
 pub use error::SyntaxError;
-pub use runtime::install_type_runtime;
+pub use runtime::{install_type_runtime, type_runtime_entry};
 
 use error::RawError;
 use parser::{Parser, is_builtin_type_name};

@@ -182,6 +182,8 @@ pub(crate) struct TypeModule {
     pub keys: Vec<String>,
     /// Process-unique id (keys per-state caches; never reused, unlike an address).
     pub id: u64,
+    /// Some type refers to a name resolved at check time (`Global`/`Qualified`).
+    pub uses_names: bool,
 }
 
 /// Generic parameter bindings: one closure per parameter of the declaration being read.
@@ -233,6 +235,7 @@ struct Compiler<'a> {
     names: &'a HashMap<String, usize>,
     params: Vec<String>,
     keys: &'a mut Vec<String>,
+    uses_names: &'a mut bool,
 }
 
 fn text(src: &[u8], s: ast::Span) -> String {
@@ -248,12 +251,14 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
     }
     let mut out = Vec::with_capacity(decls.len());
     let mut keys = Vec::new();
+    let mut uses_names = false;
     for d in decls {
         let mut c = Compiler {
             src,
             names: &by_name,
             params: Vec::new(),
             keys: &mut keys,
+            uses_names: &mut uses_names,
         };
         out.push(match d {
             ast::Decl::Alias { name, params, ty } => {
@@ -314,6 +319,7 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
         names,
         keys,
         id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        uses_names,
     }
 }
 
@@ -328,7 +334,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn name_ref(&self, n: &str, args: Vec<TyRef>) -> TyRef {
+    fn name_ref(&mut self, n: &str, args: Vec<TyRef>) -> TyRef {
         if n.is_empty() {
             return prim(Prim::Any);
         }
@@ -341,13 +347,17 @@ impl Compiler<'_> {
         if let Some(&i) = self.names.get(n) {
             return Arc::new(Ty::Decl(i, args));
         }
+        *self.uses_names = true;
         Arc::new(Ty::Global(n.to_owned()))
     }
 
     fn ty(&mut self, t: &TypeExpr) -> TyRef {
         Arc::new(match t {
             TypeExpr::Name(s) => return self.name_ref(&text(self.src, *s), Vec::new()),
-            TypeExpr::Qualified(a, b) => Ty::Qualified(text(self.src, *a), text(self.src, *b)),
+            TypeExpr::Qualified(a, b) => {
+                *self.uses_names = true;
+                Ty::Qualified(text(self.src, *a), text(self.src, *b))
+            }
             TypeExpr::Generic(n, args) => {
                 let args = args.iter().map(|a| self.ty(a)).collect();
                 return self.name_ref(&text(self.src, *n), args);

@@ -107,7 +107,7 @@ fn fast_path_agrees_with_safe_checker() {
         for v in values {
             let value: mlua::Value = lua.load(format!("return {v}")).eval().unwrap();
             let fast = fast::accepts(&lua, &value, &obj.c);
-            let slow = check::validate_safe(&lua, &value, &obj.c);
+            let slow = check::validate_safe(&lua, None, &value, &obj.c);
             fast_valid += usize::from(fast == Some(true));
             match (fast, &slow) {
                 (Some(true), Err(e)) => panic!("{t} / {v}: fast valid, safe says {e}"),
