@@ -22,14 +22,16 @@
 //! The engine installs the helpers with [`install_type_runtime`] on states that run a chunk whose
 //! [`Translation::needs_type_runtime`] is true; others pay nothing.
 //!
-//! Layout: [`lexer`] (tokens) → [`parser`] + [`types`] (grammar, edit list, scopes) → [`emit`]
-//! (assembly) ; [`ast`] (type syntax tree) ; [`cache`] ; [`runtime`] (type objects on mlua).
+//! Layout: `lexer` (tokens) → `parser` (statements, scopes, edit list) + `expr` (value
+//! expressions, type-call sites) + `types` (type grammar) → `emit` (assembly); `ast` (type syntax
+//! tree); `cache`; `runtime` (type objects on mlua).
 //! Design notes: `docs/frontend.md`.
 
 mod ast;
 mod cache;
 mod emit;
 mod error;
+mod expr;
 mod lexer;
 mod parser;
 mod runtime;
