@@ -132,6 +132,9 @@ impl Token {
     }
 }
 
+/// UTF-8 byte order mark, accepted (as whitespace) at the start of a chunk.
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Keyword lookup for a name.
 fn keyword(s: &[u8]) -> Option<Tk> {
     Some(match s {
@@ -330,6 +333,10 @@ impl<'a> Lexer<'a> {
 
     fn run(&mut self) -> PResult<()> {
         let mut nl = false;
+        if self.src.starts_with(UTF8_BOM) {
+            // Editors add it; Lua's loadfile skips it. The emitter blanks it in the output.
+            self.i = UTF8_BOM.len();
+        }
         loop {
             // Whitespace and comments.
             while self.i < self.src.len() {

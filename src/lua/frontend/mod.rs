@@ -114,6 +114,17 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
 
     let declared: Vec<&[u8]> = p.decls.iter().map(|d| d.decl.name().text(src)).collect();
     let mut edits = std::mem::take(&mut p.edits);
+    if src.starts_with(lexer::UTF8_BOM) {
+        // Lua 5.4's loadbuffer does not skip a byte order mark: blank it (first edit).
+        edits.insert(
+            0,
+            emit::Edit::Blank {
+                start: 0,
+                end: lexer::UTF8_BOM.len() as u32,
+                semi: false,
+            },
+        );
+    }
     let mut type_calls = 0usize;
     for c in std::mem::take(&mut p.call_sites) {
         if !(is_builtin_type_name(c.name) || declared.contains(&c.name)) {
