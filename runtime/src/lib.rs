@@ -109,7 +109,7 @@ pub use process::{
     Command, CommandId, Completer, Event, Process, ProcessCx, ProcessState, Status, StepOutput, Tag,
 };
 pub use reactor::{IoHandle, Ready, ReadyEvent, TimerHandle};
-pub use relay::{Mailbox, MailboxConfig, Node, Package, Receiver, Router};
+pub use relay::{Attach, Mailbox, MailboxConfig, Node, Package, Receiver, Router};
 pub use runtime::{
     Builder, ExitWatch, Handle, HostConfig, Lifecycle, ProcessInfo, Runtime, RuntimeStats,
     SpawnOptions, StopReport, WorkerStats,
