@@ -29,7 +29,7 @@ use crate::exec::queue::Local;
 use crate::exec::{Executor, Reason, Task};
 use crate::process::{Event, StepOutput};
 use crate::runtime::Handle;
-use crate::sync::{Ordering::Relaxed, Ordering::SeqCst, fence};
+use crate::sync::Ordering::Relaxed;
 
 /// Look at the inject and global queues before local work every this many ticks. 61 is tokio's
 /// value: prime, so it does not fall into lockstep with periodic workloads, and rare enough to
@@ -284,24 +284,13 @@ impl WorkerLoop {
         exec.global.pop_batch_into(&self.ctx.local, BATCH)
     }
 
-    /// Park until notified (see the module docs of `park.rs` and `idle.rs`).
+    /// Park until notified (see `Executor::park_worker`).
     fn park(&mut self) {
-        let exec = &self.handle.shared.exec;
-        let index = self.ctx.index;
-        let me = &exec.workers[index];
         let was_searching = std::mem::replace(&mut self.searching, false);
-        exec.idle.transition_to_parked(index, was_searching);
-        if me.parker.prepare() {
-            // Announced PARKED; one last look at every queue (store-buffering pair with the
-            // notifiers' push-then-check).
-            fence(SeqCst);
-            if exec.is_shutdown() || exec.any_work(index) {
-                me.parker.cancel();
-            } else {
-                me.counters.parks.fetch_add(1, Relaxed);
-                me.parker.park();
-            }
-        }
-        self.searching = exec.idle.transition_from_parked(index);
+        self.searching = self
+            .handle
+            .shared
+            .exec
+            .park_worker(self.ctx.index, was_searching);
     }
 }

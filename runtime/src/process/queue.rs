@@ -25,7 +25,7 @@
 //!   ever maps a PID to its own incarnation, so they need no generation.
 
 use crate::process::Event;
-use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering::SeqCst, lock};
+use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering::SeqCst, fence, lock};
 
 #[derive(Debug)]
 struct Inner {
@@ -98,6 +98,9 @@ impl EventQueue {
     #[inline]
     pub(crate) fn drain_into(&self, buf: &mut Vec<Event>) {
         debug_assert!(buf.is_empty());
+        // The caller just won READY → RUNNING; this fence pairs with the one in `notify`, so
+        // an event pushed by a notifier that saw READY is visible to the check below.
+        fence(SeqCst);
         if !self.has_events() {
             return;
         }
