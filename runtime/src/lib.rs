@@ -94,6 +94,7 @@ pub mod reactor;
 pub mod relay;
 pub mod runtime;
 pub(crate) mod sync;
+pub(crate) mod sys;
 pub mod value;
 pub mod wildcard;
 

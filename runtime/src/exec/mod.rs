@@ -43,6 +43,14 @@ pub(crate) struct WorkerCounters {
     pub(crate) executed: AtomicU64,
     pub(crate) stolen: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) exited: AtomicU64,
+}
+
+/// Increment a counter that only its owning worker writes (no locked RMW needed).
+#[inline]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.store(c.load(Relaxed) + 1, Relaxed);
 }
 
 /// The thread-safe part of one worker.

@@ -24,11 +24,13 @@
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::exec::queue::Local;
 use crate::exec::{Executor, Reason, Task};
 use crate::process::{Event, StepOutput};
 use crate::runtime::Handle;
+use crate::runtime::host::HostState;
 use crate::sync::Ordering::Relaxed;
 
 /// Look at the inject and global queues before local work every this many ticks. 61 is tokio's
@@ -61,7 +63,21 @@ pub(crate) struct WorkerCtx {
     pub(crate) lifo: StdCell<Option<Task>>,
     pub(crate) events: StdCell<Vec<Event>>,
     pub(crate) out: StdCell<Option<Box<StepOutput>>>,
+    /// Retired cells ready for reuse by spawns on this worker (see `Cell::reinit`).
+    pub(crate) pool: RefCell<Vec<Task>>,
+    /// The host of the last spawn on this worker (skips the host map's lock and hash).
+    pub(crate) host_cache: RefCell<Option<Arc<HostState>>>,
+    /// Recently sent-to cells, direct-mapped by uniq id (skips the process table's lock).
+    pub(crate) send_cache: RefCell<[Option<Task>; SEND_CACHE]>,
 }
+
+/// Retired cells kept per worker: enough to absorb bursts of short processes, small enough
+/// (a few hundred bytes each) not to matter.
+pub(crate) const CELL_POOL: usize = 256;
+
+/// Send-cache slots per worker (a power of two): covers the handful of peers a worker's
+/// processes talk to at a time (ping-pong pairs, a fan-in receiver, a ring neighbour).
+pub(crate) const SEND_CACHE: usize = 8;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
@@ -147,6 +163,9 @@ impl WorkerLoop {
             lifo: StdCell::new(None),
             events: StdCell::new(Vec::with_capacity(64)),
             out: StdCell::new(Some(Box::new(StepOutput::new()))),
+            pool: RefCell::new(Vec::with_capacity(CELL_POOL)),
+            host_cache: RefCell::new(None),
+            send_cache: RefCell::new(Default::default()),
         });
         WorkerLoop {
             handle,
@@ -198,9 +217,12 @@ impl WorkerLoop {
             self.handle.shared.exec.idle.transition_from_searching();
         }
         CURRENT.with(|c| c.borrow_mut().take());
-        // Drop what is still queued here (breaks cell → runtime reference cycles).
+        // Drop what is still queued or cached here (breaks cell → runtime reference cycles).
         drop(self.ctx.lifo.take());
         while self.ctx.local.pop().is_some() {}
+        self.ctx.pool.borrow_mut().clear();
+        *self.ctx.send_cache.borrow_mut() = Default::default();
+        self.ctx.host_cache.borrow_mut().take();
     }
 
     #[inline]

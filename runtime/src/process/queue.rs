@@ -3,8 +3,9 @@
 //!
 //! # Design
 //!
-//! A mutex around a `Vec<Event>`, drained by *swapping* the vector with the worker's (empty)
-//! batch buffer, so steady-state operation allocates nothing: capacities circulate between
+//! A mutex around a `Vec<Event>` (empty, unallocated, until the first event), drained by
+//! *swapping* the vector with the worker's (empty) batch buffer, so steady-state operation
+//! allocates nothing: capacities circulate between
 //! queues and workers (the Go original double-buffers the same way). The lock is held only for a
 //! push or a swap, never while user code runs. BEAM's experience ("lock-free run queues did not
 //! perform as well as one lock per queue") and our fan-in bench guided the choice; an intrusive
@@ -43,14 +44,11 @@ pub(crate) struct EventQueue {
     epoch: AtomicU32,
 }
 
-/// Initial capacity: most processes see few events between steps.
-const INITIAL_CAPACITY: usize = 4;
-
 impl EventQueue {
     pub(crate) fn new() -> EventQueue {
         EventQueue {
             inner: Mutex::new(Inner {
-                events: Vec::with_capacity(INITIAL_CAPACITY),
+                events: Vec::new(),
                 epoch: 1,
                 closed: false,
             }),

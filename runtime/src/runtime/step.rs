@@ -30,7 +30,7 @@ use std::sync::Arc;
 use crate::dispatch::DispatchCx;
 use crate::error::Error;
 use crate::exec::Task;
-use crate::exec::worker::WorkerCtx;
+use crate::exec::worker::{CELL_POOL, WorkerCtx};
 use crate::process::cell::Cell;
 use crate::process::state::{BLOCKED, IDLE, READY};
 use crate::process::{Command, Completer, ProcessCx, Status, StepOutput, Tag};
@@ -46,6 +46,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     }
     if let Some(err) = cell.kill_error() {
         finish(handle, &cell, Err(err));
+        retire(ctx, cell);
         return;
     }
     let mut events = ctx.events.take();
@@ -78,6 +79,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     if let Some(e) = failed {
         recycle(ctx, out);
         finish(handle, &cell, Err(e));
+        retire(ctx, cell);
         return;
     }
     if out.status() != Status::Done
@@ -85,6 +87,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     {
         recycle(ctx, out);
         finish(handle, &cell, Err(err));
+        retire(ctx, cell);
         return;
     }
     if let Some(up) = out.take_upgrade() {
@@ -97,6 +100,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
         let res = out.take_result();
         recycle(ctx, out);
         finish(handle, &cell, res);
+        retire(ctx, cell);
         return;
     }
     if out.has_yields() {
@@ -129,6 +133,19 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
             if cell.state.finish_step(BLOCKED, || cell.queue.has_events()) {
                 requeue_lifo(handle, ctx, cell);
             }
+        }
+    }
+}
+
+/// Keep an exited cell for reuse if nothing else refers to it (no completer, timer, send
+/// cache or introspection snapshot holds it).
+#[inline]
+fn retire(ctx: &WorkerCtx, mut cell: Task) {
+    if let Some(c) = Arc::get_mut(&mut cell) {
+        let mut pool = ctx.pool.borrow_mut();
+        if pool.len() < CELL_POOL {
+            c.retire();
+            pool.push(cell);
         }
     }
 }
@@ -226,7 +243,7 @@ pub(crate) fn finish(handle: &Handle, cell: &Arc<Cell>, result: Result<Value, Er
         }
     }
     drop(discarded);
-    rt.exited.fetch_add(1, Relaxed);
+    rt.count(false);
     cell.host.release();
     if let Some(tx) = exit_tx {
         let _ = tx.send(result);
