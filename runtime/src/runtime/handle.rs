@@ -157,19 +157,19 @@ impl Handle {
             Err(p) => Err(panic_error(p)),
         };
         if let Err(e) = init {
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(e);
         }
         let key = pid.uniq_num().expect("generated pids are numeric");
         if !sh.table.insert(key, cell.clone()) {
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(
                 Error::internal("pid collision in process table").with_detail("pid", pid.as_str())
             );
         }
         if let Err(e) = self.run_on_start(&cell) {
             sh.table.remove(key, &cell);
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(e);
         }
         sh.count(true);
