@@ -493,26 +493,28 @@ fn benches(c: &mut Criterion) {
                     )
                 })
             });
-            g.throughput(Throughput::Elements(2_000));
-            g.bench_function("steal_2000x20us", |b| {
-                b.iter(|| {
-                    run(
-                        &h,
-                        Box::new(Imbalanced {
-                            n: 2_000,
-                            spin: Duration::from_micros(20),
-                            done: 0,
-                            started: false,
-                        }),
-                    )
-                })
-            });
         }
+        // Serial baseline on 1 worker; on 2 workers only stealing can halve it.
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(2_000));
+        g.bench_function("steal_2000x20us", |b| {
+            b.iter(|| {
+                run(
+                    &h,
+                    Box::new(Imbalanced {
+                        n: 2_000,
+                        spin: Duration::from_micros(20),
+                        done: 0,
+                        started: false,
+                    }),
+                )
+            })
+        });
         g.finish();
         let s = h.stats();
         eprintln!(
-            "actors/{workers}w stats: executed={} stolen={} parks={:?}",
-            s.executed,
+            "actors/{workers}w stats: executed={:?} stolen={} parks={:?}",
+            s.per_worker.iter().map(|w| w.executed).collect::<Vec<_>>(),
             s.stolen,
             s.per_worker.iter().map(|w| w.parks).collect::<Vec<_>>()
         );

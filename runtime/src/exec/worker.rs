@@ -265,6 +265,12 @@ impl WorkerLoop {
                 self.lifo_streak += 1;
                 return Some(t);
             }
+            if self.ctx.local.len() == 0 {
+                // Nothing else is runnable here: yielding to the local queue would just pop it
+                // back (and waking a thief for a single hot task only moves it across cores).
+                self.lifo_streak = 0;
+                return Some(t);
+            }
             self.ctx.local.push(t);
             exec.notify_work();
         }
