@@ -11,3 +11,5 @@ pub mod config;
 pub mod loader;
 pub mod lua;
 pub mod registry;
+pub mod services;
+pub mod system;

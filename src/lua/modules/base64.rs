@@ -1,0 +1,8 @@
+//! `base64` module (in progress).
+
+use mlua::{Lua, Value};
+
+/// The `base64` module value.
+pub fn build(lua: &Lua) -> mlua::Result<Value> {
+    Ok(Value::Table(lua.create_table()?))
+}

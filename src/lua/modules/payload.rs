@@ -1,0 +1,8 @@
+//! `payload` module (in progress).
+
+use mlua::{Lua, Value};
+
+/// The `payload` module value.
+pub fn build(lua: &Lua) -> mlua::Result<Value> {
+    Ok(Value::Table(lua.create_table()?))
+}

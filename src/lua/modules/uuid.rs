@@ -1,0 +1,8 @@
+//! `uuid` module (in progress).
+
+use mlua::{Lua, Value};
+
+/// The `uuid` module value.
+pub fn build(lua: &Lua) -> mlua::Result<Value> {
+    Ok(Value::Table(lua.create_table()?))
+}

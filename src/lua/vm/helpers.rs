@@ -1,0 +1,58 @@
+//! Small Lua-side helper functions shared by the sandbox (raising trampoline, protected
+//! calls).
+//!
+//! They are written in Lua because they must raise plain values with `error` or call `pcall`
+//! yieldably. To keep per-state memory low they are compiled **once per OS process** into
+//! stripped bytecode (no debug info) and loaded into a state only when it first needs one;
+//! the resulting table is cached in the state's registry.
+
+use std::sync::LazyLock;
+
+use mlua::chunk::ChunkMode;
+use mlua::{Lua, Table};
+
+const HELPERS_KEY: &str = "wippy.helpers";
+
+const HELPERS_SRC: &str = r#"
+local error, pcall, RAISE = ...
+local H = {}
+-- raising trampoline: a Rust function returns RAISE, value to raise value at the caller
+local function check(a, ...)
+  if a == RAISE then error((...), 2) end
+  return a, ...
+end
+function H.raising(f) return function(...) return check(f(...)) end end
+-- protected call that keeps raised values intact (pcall is yieldable in 5.4)
+function H.protect(f) return function(...) return pcall(f, ...) end end
+return H
+"#;
+
+/// Stripped bytecode of [`HELPERS_SRC`], compiled once per OS process.
+static BYTECODE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let lua = Lua::new();
+    let f = lua
+        .load(HELPERS_SRC)
+        .set_name("=[C]")
+        .into_function()
+        .expect("helper chunk compiles");
+    f.dump(true)
+});
+
+/// The helper table of this state (loaded on first use).
+pub(crate) fn helpers(lua: &Lua) -> mlua::Result<Table> {
+    if let Some(t) = lua.named_registry_value::<Option<Table>>(HELPERS_KEY)? {
+        return Ok(t);
+    }
+    let g = lua.globals();
+    let t: Table = lua
+        .load(&BYTECODE[..])
+        .set_mode(ChunkMode::Binary)
+        .set_name("=[C]")
+        .call((
+            g.raw_get::<mlua::Value>("error")?,
+            g.raw_get::<mlua::Value>("pcall")?,
+            super::raise::sentinel(),
+        ))?;
+    lua.set_named_registry_value(HELPERS_KEY, &t)?;
+    Ok(t)
+}

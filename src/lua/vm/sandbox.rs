@@ -1,0 +1,188 @@
+//! The sandboxed base globals of a state (spec `lua-api.md` §3.1, §3.3, §4.5).
+//!
+//! Layout of one state:
+//!
+//! ```text
+//!  process chunk ──_ENV──▶ env table E  (per process; E._G = E; modules/imports as fields)
+//!                            │ metatable {__index = B, __metatable = false}
+//!                            ▼
+//!                          base table B (the state's real globals; never reachable from Lua)
+//!                            │ metatable {__index = lazy loader}
+//!                            ▼
+//!                          lazy loader: builds `table`, `math`, `os`, `errors`, … on first
+//!                          access, marks it read-only, stores it in B, returns it
+//! ```
+//!
+//! B holds the base functions upstream keeps (`assert error pcall xpcall type tostring
+//! tonumber pairs ipairs next select rawget rawset rawequal rawlen getmetatable setmetatable
+//! _VERSION`), plus — built on first access — `print` (an info log line), `require`
+//! (`_ENV[name]` or an error), a `package` stub and `unpack`. `load`, `loadfile`, `dofile`, `collectgarbage` and `warn`
+//! are removed; `io`, `debug`, `utf8` are never opened. `string` is opened eagerly because the
+//! string metatable (`("x"):upper()`, `"10" + 1`) must exist from the start; every other
+//! library table is built on first access, so an idle process pays only for what it touched.
+//!
+//! Invariants: user code can reach B only through E's `__index` (reads); B's library values
+//! are read-only tables ([`super::readonly`]); a process writes only to its own E. Dropping
+//! E therefore resets everything a process could change, which is what makes state recycling
+//! safe ([`super::StateFactory`]).
+
+use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
+
+use super::data::{self, process_info};
+use super::raise;
+use super::readonly;
+use crate::lua::modules;
+
+/// Base functions removed from the stock base library (unsupported upstream).
+const REMOVED_BASE: &[&str] = &[
+    "load",
+    "loadfile",
+    "dofile",
+    "collectgarbage",
+    "warn",
+    "print",
+    "_G",
+];
+
+/// Initial capacity of a per-process env table's hash part: `_G` plus a few modules.
+const ENV_INITIAL_SLOTS: usize = 4;
+
+/// Registry key of the shared per-process env metatable.
+pub(super) const ENV_MT_KEY: &str = "wippy.env_mt";
+
+/// Build the sandboxed base globals in a fresh state (base library already opened by mlua).
+pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
+    let base = lua.globals();
+    for name in REMOVED_BASE {
+        base.raw_set(*name, Value::Nil)?;
+    }
+
+    // `string`: eager (the string metatable must exist for method calls and coercions).
+    let string = modules::module_value(lua, "string")?.unwrap_or(Value::Nil);
+    base.raw_set("string", string)?;
+    protect_string_metatable(lua)?;
+
+    // Everything else is built on first access (`print`, `require`, `package`, `unpack` and
+    // the core library/module tables), so an idle process pays only for what it touched.
+    let lazy = lua.create_function(|lua, (b, key): (Table, Value)| -> mlua::Result<Value> {
+        let Value::String(k) = &key else {
+            return Ok(Value::Nil);
+        };
+        let k = k.to_str()?;
+        let v = match &*k {
+            "print" => Value::Function(print_function(lua)?),
+            "require" => Value::Function(require_function(lua)?),
+            "package" => Value::Table(package_stub(lua)?),
+            "unpack" => {
+                // 5.1 heritage: global `unpack` = `table.unpack`.
+                match modules::module_value(lua, "table")? {
+                    Some(Value::Table(t)) => t.raw_get("unpack")?,
+                    _ => Value::Nil,
+                }
+            }
+            name if modules::is_core(name) => {
+                modules::module_value(lua, name)?.unwrap_or(Value::Nil)
+            }
+            _ => return Ok(Value::Nil),
+        };
+        b.raw_set(&*k, &v)?;
+        Ok(v)
+    })?;
+    let base_mt = lua.create_table_with_capacity(0, 1)?;
+    base_mt.raw_set("__index", lazy)?;
+    base.set_metatable(Some(base_mt))?;
+
+    let env_mt = lua.create_table_with_capacity(0, 2)?;
+    env_mt.raw_set("__index", &base)?;
+    env_mt.raw_set("__metatable", false)?;
+    readonly::set_readonly(lua, &env_mt, true)?;
+    lua.set_named_registry_value(ENV_MT_KEY, env_mt)?;
+    Ok(base)
+}
+
+/// Make the string metatable read-only: `getmetatable("")` still returns it (as stock Lua),
+/// but user code cannot change string behaviour for later processes through it.
+fn protect_string_metatable(lua: &Lua) -> mlua::Result<()> {
+    let getmetatable: Function = lua.globals().raw_get("getmetatable")?;
+    let mt: Option<Table> = getmetatable.call("")?;
+    if let Some(mt) = mt {
+        readonly::set_readonly(lua, &mt, true)?;
+    }
+    Ok(())
+}
+
+/// `print(...)`: tostring each argument, join with a space, log at info level with the
+/// `pid` and `location` fields (spec §3.3) — never stdout.
+fn print_function(lua: &Lua) -> mlua::Result<Function> {
+    let tostring: Function = lua.globals().raw_get("tostring")?;
+    lua.create_function(move |lua, args: Variadic<Value>| {
+        let mut line = String::new();
+        for (i, v) in args.iter().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            match v {
+                Value::String(s) => line.push_str(&s.to_string_lossy()),
+                other => {
+                    let s: mlua::LuaString = tostring.call(other)?;
+                    line.push_str(&s.to_string_lossy());
+                }
+            }
+        }
+        let info = process_info(lua);
+        let location = data::location(lua, 1);
+        let pid = info.pid.as_ref().map(|p| p.to_string()).unwrap_or_default();
+        log::info!(target: "lua", pid = pid.as_str(), location = location.as_str(); "{line}");
+        Ok(())
+    })
+}
+
+/// `require(name)`: the current process's global `name`, or the error
+/// `module '<name>' not found` (spec §3.1.2).
+fn require_function(lua: &Lua) -> mlua::Result<Function> {
+    raise::function(lua, |lua, args: MultiValue| {
+        let name = match args.front() {
+            Some(Value::String(s)) => s.to_str()?.to_string(),
+            Some(Value::Integer(i)) => i.to_string(),
+            Some(Value::Number(n)) => lua
+                .coerce_string(Value::Number(*n))?
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default(),
+            other => {
+                let got = other.map(|v| v.type_name()).unwrap_or("no value");
+                return raise::raise_msg(
+                    lua,
+                    format!("bad argument #1 to 'require' (string expected, got {got})"),
+                );
+            }
+        };
+        let env = data::current_env(lua);
+        let v: Value = env.get(name.as_str())?;
+        if v.is_nil() {
+            return raise::raise_msg(lua, format!("module '{name}' not found"));
+        }
+        Ok(MultiValue::from_vec(vec![v]))
+    })
+}
+
+/// `package`: `loadlib` returns `nil, "loadlib disabled"`, `seeall` is a no-op, empty paths.
+fn package_stub(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 4)?;
+    t.raw_set(
+        "loadlib",
+        lua.create_function(|_, _: MultiValue| Ok((Value::Nil, "loadlib disabled")))?,
+    )?;
+    t.raw_set("seeall", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    t.raw_set("path", "")?;
+    t.raw_set("cpath", "")?;
+    readonly::readonly(lua, t)
+}
+
+/// Create a fresh per-process environment table (`E._G = E`, reads fall back to the base).
+pub(super) fn new_env(lua: &Lua) -> mlua::Result<Table> {
+    let env = lua.create_table_with_capacity(0, ENV_INITIAL_SLOTS)?;
+    env.raw_set("_G", &env)?;
+    let mt: Table = lua.named_registry_value(ENV_MT_KEY)?;
+    env.set_metatable(Some(mt))?;
+    Ok(env)
+}

@@ -1,0 +1,1 @@
+//! `process.host` kind manager (under construction).

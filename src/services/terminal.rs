@@ -1,0 +1,1 @@
+//! `terminal.host` kind manager and CLI command execution (under construction).
