@@ -349,3 +349,88 @@ fn introspection_lists_processes() {
     assert!(s.executed >= 1);
     rt.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn upgrade_swaps_the_process_and_keeps_pid_and_mailbox() {
+    let (rt, h) = runtime(2);
+    let v1_closed = Arc::new(AtomicUsize::new(0));
+    let c2 = v1_closed.clone();
+    let v2_ready = Arc::new(AtomicUsize::new(0));
+    let r2 = v2_ready.clone();
+    let v1 = FnProc::new(move |cx, events, out| {
+        // On the first message: upgrade to v2 with that message's payload as input.
+        for e in events.drain(..) {
+            if let Event::Message(p) = e {
+                let pid = cx.pid().clone();
+                let v2 = FnProc::new(move |cx, events, out| {
+                    assert_eq!(cx.pid(), &pid, "same PID after upgrade");
+                    for e in events.drain(..) {
+                        if let Event::Message(p) = e {
+                            out.finish(Ok(p.payloads[0].clone()));
+                            return Ok(());
+                        }
+                    }
+                    out.set_status(Status::Idle);
+                    Ok(())
+                })
+                .with_init({
+                    let r2 = r2.clone();
+                    move |_, method, input| {
+                        r2.store(1, SeqCst);
+                        assert_eq!(method, "v2");
+                        assert_eq!(input, vec![Value::Int(1)]);
+                        Ok(())
+                    }
+                });
+                out.upgrade(v2, "v2", p.payloads);
+                return Ok(());
+            }
+        }
+        out.set_status(Status::Idle);
+        Ok(())
+    })
+    .with_close(move || {
+        c2.fetch_add(1, SeqCst);
+    });
+    let (pid, exit) = spawn(&h, v1);
+    h.send(msg(&Pid::zero(), &pid, 1)).unwrap();
+    // Events already handed to v1's step are v1's; what is queued afterwards reaches v2.
+    // Wait until v2 is in place and idle.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while (v2_ready.load(SeqCst) == 0
+        || h.process_info(&pid)
+            .is_some_and(|i| i.state != ProcessState::Idle))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    h.send(msg(&Pid::zero(), &pid, 2)).unwrap();
+    assert_eq!(wait(&exit).unwrap(), Value::Int(2));
+    assert_eq!(
+        v1_closed.load(SeqCst),
+        1,
+        "the old object is closed at the swap"
+    );
+    rt.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn completer_created_in_init_is_delivered_to_the_first_steps() {
+    let (rt, h) = runtime(1);
+    let p = FnProc::new(|_, events, out| {
+        match events.pop() {
+            Some(Event::Complete { tag: 5, result }) => out.finish(result),
+            _ => out.set_status(Status::Yield),
+        }
+        Ok(())
+    })
+    .with_init(|cx, _, _| {
+        let c = cx.completer(5);
+        assert!(c.is_alive());
+        std::thread::spawn(move || c.complete(Ok(Value::str("from init"))));
+        Ok(())
+    });
+    let (_pid, exit) = spawn(&h, p);
+    assert_eq!(wait(&exit).unwrap(), Value::str("from init"));
+    rt.shutdown(Duration::from_secs(1));
+}
