@@ -13,8 +13,9 @@
 //!
 //! `len` mirrors the vector length and is read without the lock by the state-word protocol
 //! (`has_events` in [`StateWord::finish_step`](super::state::StateWord::finish_step)); it is
-//! written under the lock with `SeqCst` so the push-then-notify / clear-then-check pair is
-//! sequentially consistent.
+//! written under the lock (`Release`); the `SeqCst` fences of the state-word protocol (one at
+//! the top of `notify`, after the push; one before each lock-free `has_events` check) order it
+//! against the state word.
 //!
 //! # Generation and close
 //!
@@ -26,7 +27,9 @@
 //!   ever maps a PID to its own incarnation, so they need no generation.
 
 use crate::process::Event;
-use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering::SeqCst, fence, lock};
+use crate::sync::{
+    AtomicU32, AtomicUsize, Mutex, Ordering::Release, Ordering::SeqCst, fence, lock,
+};
 
 #[derive(Debug)]
 struct Inner {
@@ -65,7 +68,7 @@ impl EventQueue {
             return Err(ev);
         }
         g.events.push(ev);
-        self.len.store(g.events.len(), SeqCst);
+        self.len.store(g.events.len(), Release);
         Ok(())
     }
 
@@ -77,7 +80,7 @@ impl EventQueue {
             return Err(ev);
         }
         g.events.push(ev);
-        self.len.store(g.events.len(), SeqCst);
+        self.len.store(g.events.len(), Release);
         Ok(())
     }
 
@@ -104,7 +107,7 @@ impl EventQueue {
         }
         let mut g = lock(&self.inner);
         std::mem::swap(&mut g.events, buf);
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
     }
 
     /// The current generation (for new completers).
@@ -116,7 +119,7 @@ impl EventQueue {
     pub(crate) fn close(&self) -> Vec<Event> {
         let mut g = lock(&self.inner);
         g.closed = true;
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
         std::mem::take(&mut g.events)
     }
 
@@ -133,7 +136,7 @@ impl EventQueue {
         g.epoch = g.epoch.wrapping_add(1);
         self.epoch.store(g.epoch, SeqCst);
         g.closed = false;
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
         std::mem::take(&mut g.events)
     }
 }
