@@ -141,12 +141,14 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
 /// cache or introspection snapshot holds it).
 #[inline]
 fn retire(ctx: &WorkerCtx, mut cell: Task) {
+    if ctx.pool.borrow().len() >= CELL_POOL {
+        return;
+    }
     if let Some(c) = Arc::get_mut(&mut cell) {
-        let mut pool = ctx.pool.borrow_mut();
-        if pool.len() < CELL_POOL {
-            c.retire();
-            pool.push(cell);
-        }
+        // Drop the old spawn options before touching the pool: their values' destructors are
+        // user code and may spawn (which borrows the pool).
+        c.retire();
+        ctx.pool.borrow_mut().push(cell);
     }
 }
 
