@@ -180,7 +180,7 @@ impl<T> Executor<T> {
             if self.is_shutdown() || self.any_work(index) {
                 me.parker.cancel();
             } else {
-                me.counters.parks.fetch_add(1, Relaxed);
+                bump(&me.counters.parks);
                 me.parker.park();
             }
         }

@@ -228,10 +228,7 @@ impl WorkerLoop {
     #[inline]
     fn run_task(&self, t: Task) {
         let exec = &self.handle.shared.exec;
-        exec.workers[self.ctx.index]
-            .counters
-            .executed
-            .fetch_add(1, Relaxed);
+        crate::exec::bump(&exec.workers[self.ctx.index].counters.executed);
         crate::runtime::step::run_task(&self.handle, &self.ctx, t);
     }
 
@@ -301,10 +298,8 @@ impl WorkerLoop {
                 let before = self.ctx.local.len();
                 if let Some(t) = exec.workers[v].stealer.steal_half_into(&self.ctx.local) {
                     let got = (self.ctx.local.len() - before) as u64 + 1;
-                    exec.workers[self.ctx.index]
-                        .counters
-                        .stolen
-                        .fetch_add(got, Relaxed);
+                    let c = &exec.workers[self.ctx.index].counters.stolen;
+                    c.store(c.load(Relaxed) + got, Relaxed); // owner-only counter
                     return Some(t);
                 }
             }

@@ -3,7 +3,8 @@
 //!
 //! # Design
 //!
-//! A mutex around a `Vec<Event>` (empty, unallocated, until the first event), drained by
+//! A spin lock (`sync::SpinLock`: the critical sections are a push or a swap) around a
+//! `Vec<Event>` (empty, unallocated, until the first event), drained by
 //! *swapping* the vector with the worker's (empty) batch buffer, so steady-state operation
 //! allocates nothing: capacities circulate between
 //! queues and workers (the Go original double-buffers the same way). The lock is held only for a
@@ -27,9 +28,7 @@
 //!   ever maps a PID to its own incarnation, so they need no generation.
 
 use crate::process::Event;
-use crate::sync::{
-    AtomicU32, AtomicUsize, Mutex, Ordering::Release, Ordering::SeqCst, fence, lock,
-};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering::Release, Ordering::SeqCst, SpinLock, fence};
 
 #[derive(Debug)]
 struct Inner {
@@ -41,7 +40,7 @@ struct Inner {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct EventQueue {
-    inner: Mutex<Inner>,
+    inner: SpinLock<Inner>,
     len: AtomicUsize,
     /// Mirror of `inner.epoch` for lock-free reads (new completers); written under the lock.
     epoch: AtomicU32,
@@ -50,7 +49,7 @@ pub(crate) struct EventQueue {
 impl EventQueue {
     pub(crate) fn new() -> EventQueue {
         EventQueue {
-            inner: Mutex::new(Inner {
+            inner: SpinLock::new(Inner {
                 events: Vec::new(),
                 epoch: 1,
                 closed: false,
@@ -63,7 +62,7 @@ impl EventQueue {
     /// Push a message (or a runtime-generated event). Returns the event back when closed.
     #[inline]
     pub(crate) fn push(&self, ev: Event) -> Result<(), Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed {
             return Err(ev);
         }
@@ -75,7 +74,7 @@ impl EventQueue {
     /// Push a completion captured at generation `epoch`. Rejected when closed or stale.
     #[inline]
     pub(crate) fn push_completion(&self, epoch: u32, ev: Event) -> Result<(), Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed || g.epoch != epoch {
             return Err(ev);
         }
@@ -105,7 +104,7 @@ impl EventQueue {
         if !self.has_events() {
             return;
         }
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         std::mem::swap(&mut g.events, buf);
         self.len.store(0, Release);
     }
@@ -117,7 +116,7 @@ impl EventQueue {
 
     /// Close: reject later pushes and return the discarded events (drop them outside the lock).
     pub(crate) fn close(&self) -> Vec<Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         g.closed = true;
         self.len.store(0, Release);
         std::mem::take(&mut g.events)
@@ -126,13 +125,13 @@ impl EventQueue {
     /// True once closed.
     #[allow(dead_code)] // tests and loom models
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.inner).closed
+        self.inner.lock().closed
     }
 
     /// Reopen for a new incarnation: bump the generation, clear pending events.
     #[allow(dead_code)] // used when cells are recycled, and by the loom models
     pub(crate) fn reset(&self) -> Vec<Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         g.epoch = g.epoch.wrapping_add(1);
         self.epoch.store(g.epoch, SeqCst);
         g.closed = false;

@@ -68,7 +68,8 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
             catch_unwind(AssertUnwindSafe(|| p.step(&mut cx, &mut events, &mut out)))
         })
     };
-    cell.steps.fetch_add(1, Relaxed);
+    // Only the owner writes `steps` (introspection reads it racily): no locked RMW needed.
+    cell.steps.store(cell.steps.load(Relaxed) + 1, Relaxed);
     events.clear();
     ctx.events.set(events);
     let failed = match r {
