@@ -12,13 +12,13 @@
 //!
 //! | from            | to              | who                         | method              |
 //! |-----------------|-----------------|-----------------------------|---------------------|
-//! | READY           | RUNNING         | a worker that popped it     | [`StateWord::try_acquire`] |
-//! | IDLE / BLOCKED  | READY           | a notifier (message, completion, terminate) — the winner queues it | [`StateWord::notify`] |
-//! | RUNNING         | RUNNING+WAKEUP  | a notifier while the owner runs the step | [`StateWord::notify`] |
-//! | RUNNING(+W)     | READY           | the owner, when WAKEUP was set and events are pending, or on `Continue` | [`StateWord::finish_step`] |
-//! | RUNNING         | IDLE / BLOCKED  | the owner after a step, only if WAKEUP is clear (CAS on the whole word) | [`StateWord::finish_step`] |
-//! | READY/IDLE/BLOCKED | RUNNING      | a non-worker taking ownership to kill (terminate, forced stop) | [`StateWord::try_seize`] |
-//! | RUNNING         | COMPLETE        | the owner (exit, error, kill)  | [`StateWord::complete`] |
+//! | READY           | RUNNING         | a worker that popped it     | `StateWord::try_acquire` |
+//! | IDLE / BLOCKED  | READY           | a notifier (message, completion, terminate) — the winner queues it | `StateWord::notify` |
+//! | RUNNING         | RUNNING+WAKEUP  | a notifier while the owner runs the step | `StateWord::notify` |
+//! | RUNNING(+W)     | READY           | the owner, when WAKEUP was set and events are pending, or on `Continue` | `StateWord::finish_step` |
+//! | RUNNING         | IDLE / BLOCKED  | the owner after a step, only if WAKEUP is clear (CAS on the whole word) | `StateWord::finish_step` |
+//! | READY/IDLE/BLOCKED | RUNNING      | a non-worker taking ownership to kill (terminate, forced stop) | `StateWord::try_seize` |
+//! | RUNNING         | COMPLETE        | the owner (exit, error, kill)  | `StateWord::complete` |
 //!
 //! # Invariants
 //!
@@ -30,8 +30,8 @@
 //! 3. **WAKEUP only while RUNNING.** Notifiers set it only on a RUNNING word; the owner clears it
 //!    before leaving RUNNING. A notifier that finds WAKEUP already set does nothing: the owner
 //!    is guaranteed to look at the event queue after clearing the bit.
-//! 4. **No lost wake-up.** An event is pushed *before* [`StateWord::notify`] runs. The owner, in
-//!    [`StateWord::finish_step`], either (a) sees WAKEUP, clears it, and re-checks the queue, or
+//! 4. **No lost wake-up.** An event is pushed *before* `StateWord::notify` runs. The owner, in
+//!    `StateWord::finish_step`, either (a) sees WAKEUP, clears it, and re-checks the queue, or
 //!    (b) parks the word with a CAS that fails if WAKEUP appeared. The notifier's
 //!    push-then-load and the owner's clear-then-check form a store-buffering pair, made sound
 //!    by a `SeqCst` fence on each side (`notify` starts with one; `finish_step` has one between
@@ -99,7 +99,7 @@ impl ProcessState {
     }
 }
 
-/// What a notifier must do after [`StateWord::notify`].
+/// What a notifier must do after `StateWord::notify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// It moved the process to READY: it must push it to a run queue.
