@@ -229,3 +229,54 @@ fn send_errors() {
     );
     rt.shutdown(Duration::from_secs(1));
 }
+
+/// A step that sends several messages (batched after the second one) keeps per-target order
+/// and causality: a relay that reacts to a later message can never overtake earlier ones.
+#[test]
+fn batched_sends_keep_order_and_causality() {
+    let (rt, h) = runtime(2);
+    // R collects everything; expects a0 a1 a2 (from S) before r (from T, caused by S's b).
+    let (rpid, rexit) = spawn(&h, {
+        let mut got: Vec<String> = Vec::new();
+        FnProc::new(move |_, events, out| {
+            for e in events.drain(..) {
+                if let Event::Message(p) = e {
+                    got.push(p.payloads[0].as_str().unwrap().to_string());
+                }
+            }
+            if got.len() == 4 {
+                out.finish(Ok(Value::str(&got.join(","))));
+            } else {
+                out.set_status(Status::Idle);
+            }
+            Ok(())
+        })
+    });
+    // T forwards whatever it gets to R as "r".
+    let r2 = rpid.clone();
+    let (tpid, _t) = spawn(&h, FnProc::new(move |cx, events, out| {
+        for e in events.drain(..) {
+            if let Event::Message(_) = e {
+                cx.handle().send(msg(cx.pid(), &r2, "r"))?;
+            }
+        }
+        out.set_status(Status::Idle);
+        Ok(())
+    }));
+    let (r3, t3) = (rpid.clone(), tpid.clone());
+    let (_s, sexit) = spawn(&h, FnProc::new(move |cx, _, out| {
+        let hd = cx.handle();
+        hd.send(msg(cx.pid(), &r3, "a0"))?;
+        hd.send(msg(cx.pid(), &r3, "a1"))?; // second in a row: batching starts
+        hd.send(msg(cx.pid(), &t3, "b"))?;
+        hd.send(msg(cx.pid(), &r3, "a2"))?;
+        // Errors are still immediate while batching.
+        let dead = Pid::parse("{app:test|0xfffff}").unwrap();
+        assert_eq!(hd.send(msg(cx.pid(), &dead, "x")).unwrap_err().message(), "process not found");
+        out.finish(Ok(Value::Nil));
+        Ok(())
+    }));
+    wait(&sexit).unwrap();
+    assert_eq!(wait(&rexit).unwrap(), Value::str("a0,a1,a2,r"));
+    rt.shutdown(Duration::from_secs(1));
+}

@@ -69,6 +69,72 @@ pub(crate) struct WorkerCtx {
     pub(crate) host_cache: RefCell<Option<Arc<HostState>>>,
     /// Recently sent-to cells, direct-mapped by uniq id (skips the process table's lock).
     pub(crate) send_cache: RefCell<[Option<Task>; SEND_CACHE]>,
+    /// Messages sent by the running step, when batching kicked in (see [`Outbox`]).
+    pub(crate) outbox: RefCell<Outbox>,
+}
+
+/// Write-combining of the messages one step sends.
+///
+/// A step's sends are delivered immediately until it sends to the same process twice in a
+/// row; from then on every send of that step (to any target) is appended to per-target runs
+/// in send order, and the runs are pushed — one queue lock and one wake-up per run — when the
+/// step returns, before its yields are dispatched or it exits. Per-sender order holds (runs
+/// are flushed in send order and a target's messages stay in one run or consecutive runs),
+/// and so does causality across targets (once batching starts, nothing of this step
+/// overtakes the buffered messages). What changes is only *when* the receiver can see them:
+/// at the end of the sender's step rather than during it — so a native step must not block
+/// waiting for a reaction to a message it just sent (it never could on a 1-worker runtime).
+/// A process that is messaged once per step (ping-pong, rings) never batches.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// True while a step runs on this worker.
+    pub(crate) active: bool,
+    /// True once this step started batching.
+    pub(crate) batching: bool,
+    /// Address of the previous immediate target in this step (identity only, never read).
+    pub(crate) last: usize,
+    /// Buffered runs in send order.
+    pub(crate) runs: Vec<(Task, Vec<Event>)>,
+    /// Spare buffers for runs.
+    pub(crate) spare: Vec<Vec<Event>>,
+}
+
+/// Runs kept in the spare list (each an empty `Vec<Event>` with some capacity).
+const OUTBOX_SPARES: usize = 8;
+
+impl Outbox {
+    /// Append `ev` for `cell` to the runs.
+    pub(crate) fn append(&mut self, cell: &Task, ev: Event) {
+        if let Some((c, v)) = self.runs.last_mut()
+            && Arc::ptr_eq(c, cell)
+        {
+            v.push(ev);
+            return;
+        }
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.push(ev);
+        self.runs.push((cell.clone(), v));
+    }
+
+    /// Take the runs out for flushing (leaves the outbox inactive).
+    pub(crate) fn take_runs(&mut self) -> Vec<(Task, Vec<Event>)> {
+        self.active = false;
+        self.batching = false;
+        self.last = 0;
+        std::mem::take(&mut self.runs)
+    }
+
+    /// Give back emptied buffers (and the runs vector's allocation).
+    pub(crate) fn recycle(&mut self, mut runs: Vec<(Task, Vec<Event>)>) {
+        for (_, v) in runs.drain(..) {
+            if self.spare.len() < OUTBOX_SPARES && v.capacity() <= 4096 {
+                self.spare.push(v);
+            }
+        }
+        if self.runs.capacity() == 0 {
+            self.runs = runs;
+        }
+    }
 }
 
 /// Retired cells kept per worker: enough to absorb bursts of short processes, small enough
@@ -166,6 +232,7 @@ impl WorkerLoop {
             pool: RefCell::new(Vec::with_capacity(CELL_POOL)),
             host_cache: RefCell::new(None),
             send_cache: RefCell::new(Default::default()),
+            outbox: RefCell::new(Outbox::default()),
         });
         WorkerLoop {
             handle,

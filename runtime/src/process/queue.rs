@@ -71,6 +71,24 @@ impl EventQueue {
         Ok(())
     }
 
+    /// Append a batch of messages (emptying `batch`; its buffer may be exchanged for the
+    /// queue's when the queue was empty). False when closed (the batch is dropped).
+    pub(crate) fn push_batch(&self, batch: &mut Vec<Event>) -> bool {
+        let mut g = self.inner.lock();
+        if g.closed {
+            drop(g);
+            batch.clear();
+            return false;
+        }
+        if g.events.is_empty() {
+            std::mem::swap(&mut g.events, batch);
+        } else {
+            g.events.append(batch);
+        }
+        self.len.store(g.events.len(), Release);
+        true
+    }
+
     /// Push a completion captured at generation `epoch`. Rejected when closed or stale.
     #[inline]
     pub(crate) fn push_completion(&self, epoch: u32, ev: Event) -> Result<(), Event> {

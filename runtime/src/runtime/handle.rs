@@ -13,10 +13,10 @@ use crate::bus::Bus;
 use crate::dispatch::Dispatcher;
 use crate::error::{Error, Kind};
 use crate::exec::Reason;
-use crate::exec::worker::{SEND_CACHE, with_current};
+use crate::exec::worker::{SEND_CACHE, WorkerCtx, with_current};
 use crate::pid::{Pid, PidGen};
 use crate::process::cell::{Cell, KILL_TERMINATE};
-use crate::process::{Completer, Process, ProcessCx, cancel_package};
+use crate::process::{Completer, Event, Process, ProcessCx, cancel_package};
 use crate::reactor::{IoHandle, TimerHandle};
 use crate::relay::{Node, Package, Receiver as RelayReceiver, Router};
 use crate::runtime::host::{HostReceiver, HostState, host_stopping};
@@ -81,6 +81,27 @@ fn deliver(cell: &Arc<Cell>, pkg: Package) -> Result<(), Error> {
     if cell.host.is_stopping() && !pkg.is_control() {
         return Err(host_stopping(cell.host.id.as_str()));
     }
+    push_message(cell, pkg)
+}
+
+/// Deliver from a worker: immediately, or into the running step's outbox once that step
+/// batches (see `exec::worker::Outbox`).
+#[inline]
+fn deliver_on(ctx: &WorkerCtx, cell: &Arc<Cell>, pkg: Package) -> Result<(), Error> {
+    if cell.host.is_stopping() && !pkg.is_control() {
+        return Err(host_stopping(cell.host.id.as_str()));
+    }
+    let mut ob = ctx.outbox.borrow_mut();
+    if ob.active {
+        let addr = Arc::as_ptr(cell) as usize;
+        if ob.batching || ob.last == addr {
+            ob.batching = true;
+            ob.append(cell, Event::Message(pkg));
+            return Ok(());
+        }
+        ob.last = addr;
+    }
+    drop(ob);
     push_message(cell, pkg)
 }
 
@@ -308,7 +329,7 @@ impl Handle {
             let cache = ctx.send_cache.borrow();
             match &cache[slot] {
                 Some(c) if c.pid == pkg.as_ref().expect("package").to && !c.state.is_complete() => {
-                    Some(deliver(c, pkg.take().expect("package")))
+                    Some(deliver_on(ctx, c, pkg.take().expect("package")))
                 }
                 _ => None,
             }
@@ -320,11 +341,16 @@ impl Handle {
         let pkg = pkg.expect("package not consumed on a cache miss");
         match sh.table.get(&pkg.to) {
             Some(cell) => {
-                let r = deliver(&cell, pkg);
-                with_current(&sh.exec, |ctx| {
-                    ctx.send_cache.borrow_mut()[slot] = Some(cell)
+                let mut pkg = Some(pkg);
+                let on_worker = with_current(&sh.exec, |ctx| {
+                    let r = deliver_on(ctx, &cell, pkg.take().expect("package"));
+                    ctx.send_cache.borrow_mut()[slot] = Some(cell.clone());
+                    r
                 });
-                r
+                match on_worker {
+                    Some(r) => r,
+                    None => deliver(&cell, pkg.take().expect("package")),
+                }
             }
             // Not a live process of ours: another host (mailbox, function pool), or dead.
             None => sh.router.send(pkg),

@@ -53,6 +53,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     cell.queue.drain_into(&mut events);
     let mut out = ctx.out.take().unwrap_or_default();
     out.reset();
+    ctx.outbox.borrow_mut().active = true;
     // SAFETY: `try_acquire` succeeded, so this thread owns the cell until it leaves RUNNING
     // (state.rs invariant 1); the closure does not re-enter `with_owned`.
     let r = unsafe {
@@ -70,6 +71,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     };
     // Only the owner writes `steps` (introspection reads it racily): no locked RMW needed.
     cell.steps.store(cell.steps.load(Relaxed) + 1, Relaxed);
+    flush_outbox(ctx);
     events.clear();
     ctx.events.set(events);
     let failed = match r {
@@ -151,6 +153,18 @@ fn retire(ctx: &WorkerCtx, mut cell: Task) {
         c.retire();
         ctx.pool.borrow_mut().push(cell);
     }
+}
+
+/// Push the step's batched messages, one run at a time, in send order.
+#[inline]
+fn flush_outbox(ctx: &WorkerCtx) {
+    let mut runs = ctx.outbox.borrow_mut().take_runs();
+    for (cell, batch) in runs.iter_mut() {
+        if cell.queue.push_batch(batch) {
+            crate::runtime::wake(cell);
+        }
+    }
+    ctx.outbox.borrow_mut().recycle(runs);
 }
 
 #[inline]
