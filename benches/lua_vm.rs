@@ -156,6 +156,20 @@ fn chunks(c: &mut Criterion) {
             )
         });
     });
+    g.bench_function("undump_bytecode_2kb", |b| {
+        let st = f.acquire(&[]).unwrap();
+        let bc = st.lua().load(src).into_function().unwrap().dump(false);
+        b.iter(|| {
+            black_box(
+                st.lua()
+                    .load(&bc[..])
+                    .set_mode(mlua::chunk::ChunkMode::Binary)
+                    .set_environment(st.env().clone())
+                    .into_function()
+                    .unwrap(),
+            )
+        });
+    });
     g.bench_function("load_cached_2kb", |b| {
         let mut st = f.acquire(&[]).unwrap();
         b.iter(|| black_box(st.load_chunk("bench:chunk", src).unwrap()));

@@ -514,3 +514,90 @@ fn crypto_module() {
         "##,
     );
 }
+
+#[test]
+fn json_schema_validation() {
+    check(
+        &["json"],
+        r##"
+        local schema = {
+            type = "object",
+            required = {"name", "items"},
+            properties = {
+                name = {type = "string", minLength = 1},
+                items = {type = "array", items = {type = "integer", minimum = 0}, minItems = 1},
+                mode = {enum = {"fast", "slow"}},
+            },
+            additionalProperties = false,
+        }
+        local ok, err = json.validate(schema, {name = "n", items = {1, 2}, mode = "fast"})
+        assert(ok == true and err == nil, tostring(err))
+        ok, err = json.validate(schema, {name = "n", items = {1, -2}})
+        assert(ok == false and err:kind() == errors.INVALID and err:message():find("/items/1"), err and err:message())
+        ok, err = json.validate(schema, {items = {1}})
+        assert(not ok and err:message():find("name"))
+        ok, err = json.validate(schema, {name = "n", items = {1}, other = true})
+        assert(not ok and err:message():find("other"))
+        local text = '{"type": "object", "properties": {"n": {"type": "number", "maximum": 10}}}'
+        assert(json.validate(text, {n = 3}) == true)
+        ok, err = json.validate(text, {n = 30}); assert(not ok)
+        assert(json.validate_string(text, '{"n": 1}') == true)
+        ok, err = json.validate_string(text, '{"n": 11}'); assert(not ok)
+        ok, err = json.validate_string(text, 'not json'); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate(nil, {}); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate(schema, nil); assert(not ok and err:kind() == errors.INVALID)
+        ok, err = json.validate("{bad", {}); assert(not ok and err:kind() == errors.INVALID)
+        -- an empty Lua table satisfies an object schema
+        assert(json.validate({type = "object"}, {}) == true)
+        "##,
+    );
+}
+
+#[test]
+fn crypto_jwt_rs256() {
+    // Test-only key pair and a token signed by `openssl dgst -sha256 -sign` (interoperability).
+    const PRIV: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCjCBSEjpk/3TSE\n8vOoN4YBdqIVYJYysls00e9Bvsj6a5ZtKHzgmMPHZ0tKcbJfVlAnQtpPPFVDiUUJ\nP87h/52vgk8tO4ldPRhzFuPCYbTuh9Uuh2TRrQvw7TMTEbru3Ti/pYsBjMpPNQXL\noWlQ/sEyKTDK77VBCPLSxtACAbzf5tMUCocLAXhOYV7MXcRXSLG6a1tyJpw6p3po\n+Fcjx8yxj7QK4dmf2lhqyLPTinWJmwUk28vuN1YRQqAHYaSp6EMhciOb7I2GnHST\nOACF29kJuwO80YWU/6TNNfo6eKQ0d6ZMOCNx+By35iadgV0TVu035ImTXH1STt6w\n5aOd6P6hAgMBAAECggEAIAsJhVhFtLC0juD1lP18wDLh/pOiUcqOdJ5CiUiHVfjp\ncwD/MmG0MTATM0mPhn9/d4gDQomYNJL5V60L642DH6jcCQbno8TLVmuMTntHxY47\nD08bOL7rVuo4HKpidGpUqg5OePqEFPdV8UUDXyEDNem0pl5g4KxylYzv+0T+K39x\nPGzdtYqkTdZ+6FSVt0b3jRNhLKA/S5VQ7TFHS7nAT/4hdGLaOyrWTBCs0oqLNsaU\nbhYGRmLFSe2nVV9xgwR/oxf4IfnoLuQNEUxJLrtGcR+wx5eP3B6g2JEZifwnRrJE\nt3hISaSQTDZQM+eRUin0i+DI3TcRxZ4ev3/z9RO+MQKBgQDb9dsWGbtO1YVRxSee\nmq4jDkGnOr02Kbni4xSKyCU+U+d1hm44IgYu83rO+N+vK8daD9NSmUsbRlrf9ECy\nIMzhFHbqrkoyj2mxNemSISZEogAlf0N+/mk6S657/RmyA9UcBJfR5bx6yzJaaxbT\npC4McYw15GvBkBUt9601UtZt3QKBgQC9vl6etGmFddzPqPVG6NmfJbwm+Fy9iTb1\nGcUaTfr+5hrZmwrmtoxoIaWZ53V1COiIOrm5neFTPm9yRD4LqtVVTK+i2+fVHd5w\nBl6UVTzwjdiaFgm73hDDM2ec3T7N4ftUfEXqXLyJuOXfWfNYulGL5S7qAxbVJPFc\nWFboqIbxlQKBgD6lGb2EnJUKOMseFHeWZCv1vnsLPqIzZg6ZT9tqvziuGsic/b0c\n65fpnjteJA62sDMVOMFYiUx+UBlibh6NOuyLsIaMFvOpZpei3B/TMxvu643CXg3I\nFV4V+d60KeJKNyKgqECOZoyuXGvl/f1O0BKZMC6VHJ9nErEhzgHW0t09AoGAQAWY\n5ZHYPPjs3YCT6i4tJ77Swo9ws182FPNyBxMiypkXnC7tObWEoKoht1Fa13d/BmBS\nRGgaHD1n2zVdfhBRVSu/44Kxsb4XTNNJXGF6Y2xpFmyzMhmWrFaO8mXQiCVk6TfZ\nW1+ZGhsyLO+r5VdQppRZBQqvzJFfgxonkO80QRUCgYEAzY89nEgDZ2f8onQs+EvR\nfmBpASpMfvd7+5FEZuhUyQJGHQVHVs/byGywBOGMZTIEobSkvzEhK+PP3D+emLCd\noAmDJcpWjF6H3TWlEAkRUv9kJVX2JV4+fMrhQCVCuKZy2qjujczxMSVdkwYSQQj7\n9ItRPTg0uOUqCwiqPhvj/iE=\n-----END PRIVATE KEY-----";
+    const PUB: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAowgUhI6ZP900hPLzqDeG\nAXaiFWCWMrJbNNHvQb7I+muWbSh84JjDx2dLSnGyX1ZQJ0LaTzxVQ4lFCT/O4f+d\nr4JPLTuJXT0YcxbjwmG07ofVLodk0a0L8O0zExG67t04v6WLAYzKTzUFy6FpUP7B\nMikwyu+1QQjy0sbQAgG83+bTFAqHCwF4TmFezF3EV0ixumtbciacOqd6aPhXI8fM\nsY+0CuHZn9pYasiz04p1iZsFJNvL7jdWEUKgB2GkqehDIXIjm+yNhpx0kzgAhdvZ\nCbsDvNGFlP+kzTX6OnikNHemTDgjcfgct+YmnYFdE1btN+SJk1x9Uk7esOWjnej+\noQIDAQAB\n-----END PUBLIC KEY-----";
+    const EXTERNAL: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJleHQiLCJleHAiOjQxMDI0NDQ4MDB9.KWa8K2lsxW24-wFo2YB3GgPtnN06T4yO_jPVGAvm4QcYWLO8AgBkoOzFwYBvRaNGRtF85fUwxAEK39bR3fKiilMYp9u8c1Nq8nrvB2uBRaPIZLGEg8EA05s3kWk7C5FcVlZF_XC-A-h57A6ThNMjQ1UPjM1OShbGBKlil8VKVpeNlBtacuv7lIfjvOXn8BE97-TGKYKe2knUxRGvvoeQ1awoq4kGHIdPzMh7iX9IlWOgZlcBLyt_UwIrQmMUq5oOW6GFnlbYlF0ji6BZbMgIM37nNGClgrqtzFSA4DODNUlOD7BeYanu0vqhs5RVsbSh4R4UKKz97ZaH_l19lSPxzQ";
+    let mut st = FACTORY.acquire(&["crypto"]).unwrap();
+    st.bind_global(
+        "PRIV",
+        mlua::Value::String(st.lua().create_string(PRIV).unwrap()),
+    )
+    .unwrap();
+    st.bind_global(
+        "PUB",
+        mlua::Value::String(st.lua().create_string(PUB).unwrap()),
+    )
+    .unwrap();
+    st.bind_global(
+        "EXTERNAL",
+        mlua::Value::String(st.lua().create_string(EXTERNAL).unwrap()),
+    )
+    .unwrap();
+    let f = st
+        .load_chunk(
+            "test:rs256",
+            r##"
+            local tok, err = crypto.jwt.encode({sub = "u1", exp = os.time() + 60}, PRIV, "RS256")
+            assert(tok, tostring(err))
+            local c, verr = crypto.jwt.verify(tok, PUB, "RS256")
+            assert(c and c.sub == "u1", tostring(verr))
+            assert(crypto.jwt.verify(tok, PRIV, "RS256").sub == "u1", "private key verifies too")
+            local ext = crypto.jwt.verify(EXTERNAL, PUB, "RS256")
+            assert(ext and ext.sub == "ext", "token signed by openssl verifies")
+            local bad = EXTERNAL:sub(1, -3) .. (EXTERNAL:sub(-2, -2) == "A" and "BB" or "AA")
+            local v, e = crypto.jwt.verify(bad, PUB, "RS256")
+            assert(v == nil and e:message():find("signature"), e and e:message())
+            v, e = crypto.jwt.verify(tok, PUB)  -- default HS256 expected: algorithm mismatch
+            assert(v == nil and e:message():find("algorithm"))
+            v, e = crypto.jwt.encode({sub = "x"}, "not a pem", "RS256")
+            assert(v == nil and e:kind() == errors.INVALID)
+            "##,
+        )
+        .unwrap();
+    if let Err(e) = f.call::<()>(()) {
+        panic!("{e}");
+    }
+    FACTORY.release(st);
+}

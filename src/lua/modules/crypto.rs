@@ -9,8 +9,10 @@
 //!   ChaCha20-Poly1305, same layout; `crypto.decrypt.aes/chacha20(blob, key[, aad])`.
 //! - `crypto.jwt.encode(claims, key[, alg = "HS256"])` (HS256/384/512; `claims._header`
 //!   adds header fields) and `jwt.verify(token, key[, alg[, require_exp = true]])` → claims or
-//!   `nil, err` (signature, `alg` mismatch, `exp`/`nbf`). RS256 (PEM keys) is not supported
-//!   yet and returns an `Invalid` error naming it.
+//!   `nil, err` (signature, `alg` mismatch, `exp`/`nbf`). RS256 takes PEM keys: a private key
+//!   (PKCS#8 or PKCS#1) to sign; a public key (SPKI or PKCS#1) — or the private key — to
+//!   verify. (The `rsa` crate's private-key operations are not constant-time, RUSTSEC-2023-0071:
+//!   signing is fine for tokens minted locally, verification uses only the public key.)
 //! - `crypto.pbkdf2(password, salt, iterations, key_len[, "sha256" | "sha512"])` → raw bytes.
 //! - `crypto.constant_time_compare(a, b)` → bool.
 //!
@@ -179,10 +181,41 @@ fn cipher_fns(lua: &Lua, cipher: &'static str, enc: bool) -> mlua::Result<mlua::
     })
 }
 
+fn rsa_private(pem: &[u8]) -> Result<rsa::RsaPrivateKey, Error> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let text = std::str::from_utf8(pem).map_err(|_| Error::invalid("RSA key must be PEM text"))?;
+    rsa::RsaPrivateKey::from_pkcs8_pem(text)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(text))
+        .map_err(|_| Error::invalid("invalid RSA private key (PEM PKCS#8 or PKCS#1 expected)"))
+}
+
+fn rsa_public(pem: &[u8]) -> Result<rsa::RsaPublicKey, Error> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    let text = std::str::from_utf8(pem).map_err(|_| Error::invalid("RSA key must be PEM text"))?;
+    rsa::RsaPublicKey::from_public_key_pem(text)
+        .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(text))
+        .or_else(|_| rsa_private(pem).map(|k| k.to_public_key()).map_err(|_| ()))
+        .map_err(|_| Error::invalid("invalid RSA public key (PEM SPKI or PKCS#1 expected)"))
+}
+
+fn rs256_sign(pem: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let key = rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa_private(pem)?);
+    Ok(key.sign(msg).to_vec())
+}
+
+fn rs256_verify(pem: &[u8], msg: &[u8], sig: &[u8]) -> Result<bool, Error> {
+    use rsa::signature::Verifier;
+    let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_public(pem)?);
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+        return Ok(false);
+    };
+    Ok(key.verify(msg, &sig).is_ok())
+}
+
 fn jwt_encode(lua: &Lua, claims: &Table, key: &[u8], alg: &str) -> Result<String, Error> {
-    if alg == "RS256" {
-        return Err(Error::invalid("JWT algorithm RS256 is not supported yet"));
-    }
     let header = lua.create_table().map_err(lua_err)?;
     header.raw_set("alg", alg).map_err(lua_err)?;
     header.raw_set("typ", "JWT").map_err(lua_err)?;
@@ -212,8 +245,12 @@ fn jwt_encode(lua: &Lua, claims: &Table, key: &[u8], alg: &str) -> Result<String
         URL_SAFE_NO_PAD.encode(h),
         URL_SAFE_NO_PAD.encode(b)
     );
-    let sig = hmac_raw(alg, key, signing_input.as_bytes())
-        .ok_or_else(|| Error::invalid(format!("unsupported JWT algorithm: {alg}")))?;
+    let sig = if alg == "RS256" {
+        rs256_sign(key, signing_input.as_bytes())?
+    } else {
+        hmac_raw(alg, key, signing_input.as_bytes())
+            .ok_or_else(|| Error::invalid(format!("unsupported JWT algorithm: {alg}")))?
+    };
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -243,10 +280,15 @@ fn jwt_verify(
         )));
     }
     let signing_input = &token[..parts[0].len() + 1 + parts[1].len()];
-    let want = hmac_raw(expected, key, signing_input.as_bytes())
-        .ok_or_else(|| Error::invalid(format!("unsupported JWT algorithm: {expected}")))?;
     let got = dec(parts[2])?;
-    if !bool::from(want.ct_eq(&got)) {
+    let valid = if expected == "RS256" {
+        rs256_verify(key, signing_input.as_bytes(), &got)?
+    } else {
+        let want = hmac_raw(expected, key, signing_input.as_bytes())
+            .ok_or_else(|| Error::invalid(format!("unsupported JWT algorithm: {expected}")))?;
+        bool::from(want.ct_eq(&got))
+    };
+    if !valid {
         return Err(Error::invalid("invalid token signature"));
     }
     let claims =

@@ -14,7 +14,10 @@
 //! without `.`/exponent decode to integers (falling back to floats beyond 64 bits), others to
 //! floats. The decoder builds Lua values directly (no intermediate tree).
 //!
-//! Not implemented yet: `json.validate` / `json.validate_string` (JSON Schema).
+//! `json.validate(schema, value)` / `json.validate_string(schema, json_text)` → `true` or
+//! `false, err` (`Invalid`): the schema is a Lua table or JSON text (text schemas are parsed
+//! once and cached, 100 entries); a nil schema or value, or non-JSON text, is `Invalid`. The
+//! validator and its supported keywords: [`super::json_schema`].
 
 use std::fmt::Write as _;
 
@@ -564,9 +567,105 @@ fn one(v: Value) -> MultiValue {
     MultiValue::from_vec(vec![v, Value::Nil])
 }
 
+/// Parsed text schemas (`json.validate` with a JSON string schema).
+static SCHEMA_CACHE: std::sync::LazyLock<
+    std::sync::Mutex<lru::LruCache<String, std::sync::Arc<serde_json::Value>>>,
+> = std::sync::LazyLock::new(|| {
+    // 100 entries, as upstream's compiled-schema cache.
+    std::sync::Mutex::new(lru::LruCache::new(
+        std::num::NonZeroUsize::new(100).expect("non-zero"),
+    ))
+});
+
+fn to_json_value(v: &Value) -> Result<serde_json::Value, Error> {
+    let rv = crate::lua::convert::from_lua(v)?;
+    serde_json::to_value(&rv)
+        .map_err(|e| Error::invalid(format!("value cannot be represented as JSON: {e}")))
+}
+
+fn schema_arg(v: Option<&Value>) -> Result<std::sync::Arc<serde_json::Value>, Error> {
+    match v {
+        None | Some(Value::Nil) => Err(Error::invalid("schema is required")),
+        Some(Value::String(s)) => {
+            let text = s.to_string_lossy();
+            let mut cache = SCHEMA_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(j) = cache.get(&text) {
+                return Ok(j.clone());
+            }
+            let j: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(format!("invalid schema JSON: {e}")))?;
+            let j = std::sync::Arc::new(j);
+            cache.put(text, j.clone());
+            Ok(j)
+        }
+        Some(t @ Value::Table(_)) => Ok(std::sync::Arc::new(to_json_value(t)?)),
+        Some(other) => Err(Error::invalid(format!(
+            "schema must be a table or JSON string, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn validation_result(
+    lua: &Lua,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+) -> mlua::Result<MultiValue> {
+    match super::json_schema::validate(schema, v) {
+        Ok(()) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
+        Err(msg) => Ok(MultiValue::from_vec(vec![
+            Value::Boolean(false),
+            errors::error_value(lua, Error::invalid(format!("validation failed: {msg}")))?,
+        ])),
+    }
+}
+
+fn false_err(lua: &Lua, e: Error) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![
+        Value::Boolean(false),
+        errors::error_value(lua, e)?,
+    ]))
+}
+
 /// The `json` module table.
 pub fn build(lua: &Lua) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(0, 2)?;
+    let t = lua.create_table_with_capacity(0, 4)?;
+    t.raw_set(
+        "validate",
+        lua.create_function(|lua, args: MultiValue| {
+            let schema = match schema_arg(args.front()) {
+                Ok(s) => s,
+                Err(e) => return false_err(lua, e),
+            };
+            let v = match args.get(1) {
+                None | Some(Value::Nil) => {
+                    return false_err(lua, Error::invalid("value is required"));
+                }
+                Some(v) => match to_json_value(v) {
+                    Ok(j) => j,
+                    Err(e) => return false_err(lua, e),
+                },
+            };
+            validation_result(lua, &schema, &v)
+        })?,
+    )?;
+    t.raw_set(
+        "validate_string",
+        lua.create_function(|lua, args: MultiValue| {
+            let schema = match schema_arg(args.front()) {
+                Ok(s) => s,
+                Err(e) => return false_err(lua, e),
+            };
+            let v: serde_json::Value = match args.get(1) {
+                Some(Value::String(s)) => match serde_json::from_slice(&s.as_bytes()) {
+                    Ok(j) => j,
+                    Err(e) => return false_err(lua, Error::invalid(format!("invalid JSON: {e}"))),
+                },
+                _ => return false_err(lua, Error::invalid("JSON text must be a string")),
+            };
+            validation_result(lua, &schema, &v)
+        })?,
+    )?;
     t.raw_set(
         "encode",
         lua.create_function(|lua, args: MultiValue| {

@@ -34,6 +34,7 @@ pub mod env;
 pub mod errors;
 pub mod hash;
 pub mod json;
+pub mod json_schema;
 pub mod logger;
 pub mod os;
 pub mod payload;

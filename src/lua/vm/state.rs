@@ -12,13 +12,17 @@
 //!    only write into E (everything shared is read-only), the state is then as pristine as a
 //!    new one, apart from lazily built library tables and compiled chunks, which are caches.
 //!
+//! Compiled chunks are also shared across states as bytecode (one entry per chunk name, keyed
+//! by the source text), so a state that first meets an entry undumps it instead of parsing.
+//!
 //! Chunk cache invariant: a cached function is reused only by the *next* process on the same
 //! state, never concurrently (one process per state at a time), so swapping its `_ENV`
 //! upvalue cannot affect a live process.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use fnv::FnvHashMap;
+use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_rt::{Error, Pid};
 
@@ -175,13 +179,29 @@ impl LuaState {
             set_chunk_env(&self.lua, &c.func, &env)?;
             return Ok(c.func.clone());
         }
-        let func = self
-            .lua
-            .load(source)
-            .set_name(format!("={name}"))
-            .set_environment(env)
-            .into_function()
-            .map_err(|e| compile_err(name, e))?;
+        let func = match shared_bytecode(name, source) {
+            // Another state compiled this source already: undump (~6x cheaper than parsing).
+            Some(bc) => self
+                .lua
+                .load(&bc[..])
+                .set_mode(ChunkMode::Binary)
+                .set_name(format!("={name}"))
+                .set_environment(env)
+                .into_function()
+                .map_err(|e| compile_err(name, e))?,
+            None => {
+                let func = self
+                    .lua
+                    .load(source)
+                    .set_name(format!("={name}"))
+                    .set_environment(env)
+                    .into_function()
+                    .map_err(|e| compile_err(name, e))?;
+                // Keep debug info: line numbers feed error messages and `print` locations.
+                store_bytecode(name, source, func.dump(false));
+                func
+            }
+        };
         self.chunks.insert(
             Arc::from(name),
             CachedChunk {
@@ -201,6 +221,28 @@ impl LuaState {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// Bytecode of the last compiled source per chunk name, shared by all states of the OS process.
+/// Bytecode is only ever produced by our own compiler from the same source (never loaded from
+/// outside), so undumping it is safe; the source text is compared on every lookup.
+static BYTECODE: LazyLock<Mutex<BytecodeCache>> =
+    LazyLock::new(|| Mutex::new(FnvHashMap::default()));
+
+/// Chunk name → (source text, bytecode compiled from it).
+type BytecodeCache = FnvHashMap<Arc<str>, (Box<str>, Arc<[u8]>)>;
+
+fn shared_bytecode(name: &str, source: &str) -> Option<Arc<[u8]>> {
+    let cache = BYTECODE.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.get(name) {
+        Some((src, bc)) if &**src == source => Some(bc.clone()),
+        _ => None,
+    }
+}
+
+fn store_bytecode(name: &str, source: &str, bc: Vec<u8>) {
+    let mut cache = BYTECODE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.insert(Arc::from(name), (source.into(), Arc::from(bc)));
 }
 
 /// Point the `_ENV` upvalue of a main chunk at `env`.
