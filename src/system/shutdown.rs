@@ -47,15 +47,16 @@ impl Shutdown {
             code
         };
         self.code.store(code, Ordering::SeqCst);
-        if !self.triggered.swap(true, Ordering::SeqCst) {
-            if let Some(f) = self
-                .start
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-            {
-                f();
-            }
+        if self.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(f) = self
+            .start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            f();
         }
     }
 
