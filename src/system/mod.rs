@@ -7,6 +7,7 @@
 
 pub mod factory;
 pub mod functions;
+pub mod process_manager;
 pub mod shutdown;
 
 use std::sync::Arc;
