@@ -122,7 +122,7 @@ pub fn install(sys: &Arc<System>) -> Arc<Terminals> {
 pub fn is_terminal_host(sys: &System, host: &str) -> bool {
     sys.handle
         .app_context()
-        .get_ref(&TERMINALS_KEY)
+        .get(&TERMINALS_KEY)
         .is_some_and(|t| {
             t.hosts
                 .read()

@@ -75,8 +75,10 @@ impl App {
         let (sys, rt, rx) = system();
         let engine = engine::install(&sys);
         terminal::install(&sys);
-        sys.registry.load_state(entries)?;
+        // Boot order: freeze the dispatcher, seal the app context, then load entries.
         sys.handle.dispatcher().freeze();
+        sys.handle.app_context().seal();
+        sys.registry.load_state(entries)?;
         Ok(App {
             sys,
             engine,
@@ -206,7 +208,7 @@ impl App {
         assert!(!ids.is_empty(), "suite {suite} has no tests");
         let input = ids.iter().map(|s| Value::from(s.as_str())).collect();
         let r = self
-            .exec(&format!("{ns}:runner"), input)
+            .exec_on(&format!("{ns}:processes"), &format!("{ns}:runner"), input)
             .unwrap_or_else(|e| panic!("runner failed: {e} {e:?}"));
         let failed = r.get("failed").and_then(Value::as_array).unwrap_or(&[]);
         if !failed.is_empty() {

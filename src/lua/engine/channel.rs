@@ -598,6 +598,10 @@ fn select(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
             core.wake(me, vec![LuaValue::Table(r)]);
             return Ok(Op::Queued);
         }
+        if cases.is_empty() {
+            // Waits on nothing: not parked on any channel (the deadlock rule sees it).
+            return Ok(Op::Park);
+        }
         let sid = core.selects.insert(SelectOp {
             task: me,
             cases: cases.clone(),

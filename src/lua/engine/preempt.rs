@@ -23,7 +23,9 @@
 //!    worker serves other processes. At a non-yieldable point (inside a C function such as
 //!    `table.sort`'s comparator) it lets the code continue for up to `max_blocked_fires`
 //!    firings, then raises `instruction budget exceeded`. A hook left on a thread from an
-//!    earlier step removes itself the next time it fires.
+//!    earlier step removes itself the next time it fires. It never yields between a blocking
+//!    callback that stored its operation and that callback's marker yield
+//!    ([`set_op_pending`]): the operation may already have queued the task with its results.
 //!
 //! Only `SIGURG` is used (as Go's runtime does): it is ignored by default and no part of wippy
 //! uses out-of-band socket data.
@@ -114,6 +116,9 @@ thread_local! {
     static PREEMPTED: Cell<bool> = const { Cell::new(false) };
     /// Consecutive firings at non-yieldable points.
     static BLOCKED: Cell<u32> = const { Cell::new(0) };
+    /// A callback stored an operation and its trampoline is about to yield the marker: the
+    /// hook must not yield in between (the operation may already have queued the task).
+    static OP_PENDING: Cell<bool> = const { Cell::new(false) };
     /// Marks the slot dead when the thread exits.
     static SLOT_OWNER: SlotOwner = const { SlotOwner };
 }
@@ -189,6 +194,12 @@ pub(crate) fn set_running(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
 #[inline]
 pub(crate) fn take_preempted() -> bool {
     PREEMPTED.with(|c| c.replace(false))
+}
+
+/// Mark that an operation is pending until the task's marker yield reaches the engine.
+#[inline]
+pub(crate) fn set_op_pending(on: bool) {
+    OP_PENDING.with(|c| c.set(on));
 }
 
 /// True if the hook preempted a thread and nobody took the flag yet.
@@ -297,6 +308,13 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
         // Left over from an earlier step (or inherited by a coroutine created while armed).
         // SAFETY: `l` is the running thread that invoked this hook.
         unsafe { ffi::lua_sethook(l, None, 0, 0) };
+        return;
+    }
+    if OP_PENDING.with(Cell::get) {
+        // Between a callback that stored its operation and the marker yield (a few
+        // instructions): let the marker yield happen instead. If it does not come within a
+        // firing (the yield failed: a non-yieldable context), stop waiting for it.
+        OP_PENDING.with(|c| c.set(false));
         return;
     }
     // SAFETY: `l` is the running thread; `lua_isyieldable` only reads it.

@@ -62,9 +62,11 @@ pub(crate) fn resume(
                 ffi::lua_xmove(main, th, n);
             }
             let prev = preempt::set_running(th);
+            preempt::set_op_pending(false);
             let mut nres: c_int = 0;
             let status = ffi::lua_resume(th, main, n, &mut nres);
             preempt::set_running(prev);
+            preempt::set_op_pending(false);
             match status {
                 ffi::LUA_YIELD => {
                     let outcome = if nres >= 1

@@ -104,7 +104,10 @@ where
 /// Store `op` for the current task and return the marker the trampoline yields.
 pub(crate) fn suspend(lua: &Lua, op: Op) -> mlua::Result<MultiValue> {
     match with_core(|c| c.pending = Some(op)) {
-        Ok(()) => Ok(MultiValue::from_vec(vec![LuaValue::LightUserData(mark())])),
+        Ok(()) => {
+            super::preempt::set_op_pending(true);
+            Ok(MultiValue::from_vec(vec![LuaValue::LightUserData(mark())]))
+        }
         Err(e) => raise::raise_msg(lua, e.message()),
     }
 }
