@@ -44,8 +44,14 @@ pub(crate) type TaskId = u32;
 pub(crate) struct Task {
     /// The Lua thread (kept referenced so the coroutine is not collected).
     pub thread: Thread,
-    /// Values passed to the next resume.
+    /// Values passed to the next resume (pushed by the engine before resuming).
     pub args: Vec<LuaValue>,
+    /// Values already on the thread's stack for the next resume (pushed there by channel
+    /// operations, see [`super::channel`]); passed before [`args`](Self::args).
+    pub nargs: std::ffi::c_int,
+    /// A channel closed while this task was blocked sending on it: resume with
+    /// `nil, "send on closed channel"`.
+    pub send_closed: bool,
 }
 
 /// What a suspended task is waiting for, after its callback returned the yield marker.
@@ -55,6 +61,9 @@ pub(crate) enum Op {
     Queued,
     /// Parked on channels; whoever completes the operation queues it.
     Park,
+    /// A channel operation completed at once: the callback queued the task and left its
+    /// results (after the marker) on its stack as its next resume arguments.
+    Requeued,
     /// `coroutine.spawn(f)`: start a task for `f`, run it first, resume the caller with its
     /// thread.
     Spawn(Function),
@@ -90,6 +99,8 @@ pub(crate) struct Wait {
 pub(crate) struct Sub {
     /// The channel userdata (see [`super::channel`]).
     pub chan: AnyUserData,
+    /// Its block, for the delivery fast path.
+    pub raw: super::channel::ChanRef,
     /// How a message becomes the delivered Lua value.
     pub mode: SubMode,
 }
@@ -111,12 +122,39 @@ pub(crate) enum SubMode {
     Future(AnyUserData),
 }
 
+/// The variant of a [`SubMode`] (copyable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ModeKind {
+    Messages,
+    Events,
+    Raw,
+    TimerOnce,
+    Ticker,
+    Future,
+}
+
+impl SubMode {
+    /// The variant.
+    pub fn kind(&self) -> ModeKind {
+        match self {
+            SubMode::Messages => ModeKind::Messages,
+            SubMode::Events => ModeKind::Events,
+            SubMode::Raw => ModeKind::Raw,
+            SubMode::TimerOnce => ModeKind::TimerOnce,
+            SubMode::Ticker => ModeKind::Ticker,
+            SubMode::Future(_) => ModeKind::Future,
+        }
+    }
+}
+
 /// A `channel.select` waiting on several channels.
 pub(crate) struct SelectOp {
     /// The waiting task.
     pub task: TaskId,
-    /// The cases: channel and, for send cases, the value to send.
-    pub cases: Vec<(AnyUserData, Option<LuaValue>)>,
+    /// Registry reference to the array of its case objects.
+    pub cases_ref: std::ffi::c_int,
+    /// Number of cases.
+    pub n: u32,
 }
 
 /// Slab with free list for small engine records.
@@ -180,6 +218,8 @@ static EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1
 
 /// The run state of one Lua process or function call. See the module docs.
 pub(crate) struct Core {
+    /// The process's Lua state (for raw C functions that need mlua on a cold path).
+    pub lua: Lua,
     /// The engine (code store, factories, pools).
     pub engine: Arc<Engine>,
     /// The runtime.
@@ -217,8 +257,6 @@ pub(crate) struct Core {
     /// process ends first).
     pub callees: FnvHashMap<u64, Pid>,
 
-    /// Values of blocked channel senders (slot → value).
-    pub send_vals: Slab<LuaValue>,
     /// Selects in progress.
     pub selects: Slab<SelectOp>,
     /// Tasks parked on channel operations (deadlock detection).
@@ -241,11 +279,18 @@ pub(crate) struct Core {
     pub result: Option<Result<Value, Error>>,
     /// Terminal context, for processes on a terminal host.
     pub terminal: Option<Arc<super::modules::io::TerminalCtx>>,
+    /// Recently parsed destination PIDs (`process.send` in a loop parses once).
+    pid_cache: [Option<(Pid,)>; PID_CACHE],
+    pid_cache_next: usize,
 }
+
+/// Destinations remembered by [`Core::pid_of`] (a process usually talks to a few peers).
+const PID_CACHE: usize = 4;
 
 impl Core {
     /// A fresh core for `pid` running `entry`.
     pub fn new(
+        lua: Lua,
         engine: Arc<Engine>,
         handle: Handle,
         pid: Pid,
@@ -253,6 +298,7 @@ impl Core {
         context: Arc<Vec<(String, Value)>>,
     ) -> Core {
         Core {
+            lua,
             engine,
             handle,
             pid,
@@ -269,7 +315,6 @@ impl Core {
             waits: FnvHashMap::default(),
             commands: Vec::new(),
             callees: FnvHashMap::default(),
-            send_vals: Slab::default(),
             selects: Slab::default(),
             parked: 0,
             subs: FnvHashMap::default(),
@@ -280,12 +325,19 @@ impl Core {
             timers: FnvHashMap::default(),
             result: None,
             terminal: None,
+            pid_cache: Default::default(),
+            pid_cache_next: 0,
         }
     }
 
     /// Add a task for `thread` at the back of the run queue.
     pub fn add_task(&mut self, thread: Thread, args: Vec<LuaValue>) -> TaskId {
-        let id = self.tasks.insert(Task { thread, args });
+        let id = self.tasks.insert(Task {
+            thread,
+            args,
+            nargs: 0,
+            send_closed: false,
+        });
         self.queue.push_back(id);
         id
     }
@@ -296,6 +348,31 @@ impl Core {
             t.args = args;
             self.queue.push_back(task);
         }
+    }
+
+    /// Like [`wake`](Self::wake), filling the task's own (reused) argument buffer.
+    #[inline]
+    pub fn wake_with(&mut self, task: TaskId, fill: impl FnOnce(&mut Vec<LuaValue>)) {
+        if let Some(t) = self.tasks.get_mut(task) {
+            t.args.clear();
+            fill(&mut t.args);
+            self.queue.push_back(task);
+        }
+    }
+
+    /// The parsed PID for `text`, from a small cache of recently used destinations.
+    pub fn pid_of(&mut self, text: &[u8]) -> Result<Pid, Error> {
+        for slot in self.pid_cache.iter().flatten() {
+            if slot.0.as_str().as_bytes() == text {
+                return Ok(slot.0.clone());
+            }
+        }
+        let s = std::str::from_utf8(text).map_err(|_| Error::invalid("invalid pid"))?;
+        let p = Pid::parse(s)?;
+        let i = self.pid_cache_next % PID_CACHE;
+        self.pid_cache[i] = Some((p.clone(),));
+        self.pid_cache_next = self.pid_cache_next.wrapping_add(1);
+        Ok(p)
     }
 
     /// A fresh completion tag.
@@ -319,7 +396,6 @@ impl Core {
         }
         self.subs.clear();
         self.selects.clear();
-        self.send_vals.clear();
         self.tasks.clear();
         self.queue.clear();
         self.pending = None;

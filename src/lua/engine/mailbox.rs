@@ -21,56 +21,14 @@
 //! none → nil), a Time value (timers; one-shot ones then close their channel), or a future's
 //! result (then closed).
 
-use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue};
+use mlua::{AnyUserData, Lua, Value as LuaValue};
 use wippy_rt::process::{EVENTS_TOPIC, INBOX_TOPIC, LINK_DOWN, event_kind};
-use wippy_rt::{Package, Pid, Value};
+use wippy_rt::{Package, Value};
 
-use super::channel::{self, TrySend};
-use super::core::{Core, PRIVATE_PREFIX, Sub, SubMode};
+use super::channel::{self, Delivery};
+use super::core::{Core, ModeKind, PRIVATE_PREFIX, Sub, SubMode};
+use super::message::MessageData;
 use crate::lua::convert;
-use crate::lua::modules::payload;
-
-/// A received message (`process.Message`).
-pub(crate) struct Message {
-    from: Pid,
-    topic: String,
-    payloads: Vec<Value>,
-}
-
-impl UserData for Message {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("topic", |_, msg, ()| Ok(msg.topic.clone()));
-        m.add_method("from", |_, msg, ()| {
-            Ok(if msg.from.is_zero() {
-                String::new()
-            } else {
-                msg.from.as_str().to_string()
-            })
-        });
-        m.add_method("payload", |lua, msg, ()| -> mlua::Result<LuaValue> {
-            match msg.payloads.len() {
-                0 => Ok(LuaValue::Nil),
-                1 => payload::payload_value(
-                    lua,
-                    payload::Payload::from_value(msg.payloads[0].clone()),
-                ),
-                n => {
-                    let t = lua.create_table_with_capacity(n, 0)?;
-                    for (i, v) in msg.payloads.iter().enumerate() {
-                        t.raw_set(
-                            i + 1,
-                            payload::payload_value(lua, payload::Payload::from_value(v.clone()))?,
-                        )?;
-                    }
-                    Ok(LuaValue::Table(t))
-                }
-            }
-        });
-        m.add_meta_method(MetaMethod::ToString, |_, msg, ()| {
-            Ok(format!("process.Message{{topic={}}}", msg.topic))
-        });
-    }
-}
 
 /// Subscribe `topic` with a new channel of capacity `cap` (or return the existing channel).
 pub(crate) fn subscribe(
@@ -84,10 +42,11 @@ pub(crate) fn subscribe(
         return Ok(s.chan.clone());
     }
     let ch = channel::new_channel(lua, cap)?;
-    ch.borrow_mut_scoped::<channel::ChanData, _>(|d| d.topic = Some(topic.into()))?;
+    channel::set_topic(&ch, topic);
     core.subs.insert(
         topic.to_string(),
         Sub {
+            raw: channel::raw_ref(&ch),
             chan: ch.clone(),
             mode,
         },
@@ -99,11 +58,7 @@ pub(crate) fn subscribe(
 /// Remove the subscription owning channel `ch` and close it. False when `ch` is not a
 /// subscription channel (or was already removed).
 pub(crate) fn unsubscribe(lua: &Lua, core: &mut Core, ch: &AnyUserData) -> mlua::Result<bool> {
-    let topic = ch
-        .borrow_scoped::<channel::ChanData, _>(|d| d.topic.clone())
-        .ok()
-        .flatten();
-    let Some(topic) = topic else {
+    let Some(topic) = channel::topic_of(lua, ch) else {
         return Ok(false);
     };
     let owned = core
@@ -128,18 +83,17 @@ pub(crate) fn enqueue(core: &mut Core, pkg: Package) {
 
 /// Offer every queued message to the subscriptions (see the module docs).
 pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
-    if core.mailbox.is_empty() {
-        return Ok(());
-    }
-    let mut keep = std::collections::VecDeque::new();
-    while let Some(pkg) = core.mailbox.pop_front() {
+    // Each queued message is offered once, in order; the ones kept rotate to the back, so the
+    // retained order is the arrival order and the queue keeps its allocation.
+    let n = core.mailbox.len();
+    for _ in 0..n {
+        let Some(pkg) = core.mailbox.pop_front() else {
+            break;
+        };
         if let Some(pkg) = deliver(lua, core, pkg)? {
-            keep.push_back(pkg);
+            core.mailbox.push_back(pkg);
         }
     }
-    // Messages that arrived during delivery (none today) stay behind the retained ones.
-    keep.append(&mut core.mailbox);
-    core.mailbox = keep;
     Ok(())
 }
 
@@ -152,66 +106,76 @@ fn deliver(lua: &Lua, core: &mut Core, pkg: Package) -> mlua::Result<Option<Pack
         core.link_down = true;
         return Ok(None);
     }
-    let (topic, sub) = match core.subs.get(&pkg.topic) {
-        Some(s) => (pkg.topic.clone(), (s.chan.clone(), s.mode.clone())),
-        None => {
-            if pkg.topic.starts_with(PRIVATE_PREFIX) {
-                return Ok(None);
-            }
-            match (!pkg.topic.starts_with('@'))
-                .then(|| core.subs.get(INBOX_TOPIC))
-                .flatten()
-            {
-                Some(s) => (INBOX_TOPIC.to_string(), (s.chan.clone(), s.mode.clone())),
-                None => return Ok(Some(pkg)),
-            }
+    let exact = core.subs.contains_key(&pkg.topic);
+    if !exact {
+        if pkg.topic.starts_with(PRIVATE_PREFIX) {
+            return Ok(None);
         }
+        if pkg.topic.starts_with('@') || !core.subs.contains_key(INBOX_TOPIC) {
+            return Ok(Some(pkg));
+        }
+    }
+    let key: &str = if exact { &pkg.topic } else { INBOX_TOPIC };
+    let (raw, mode) = {
+        let s = &core.subs[key];
+        (s.raw, s.mode.kind())
     };
-    let (ch, mode) = sub;
-    if channel::is_closed(&ch) {
-        // The user closed a subscription channel: the subscription goes away.
-        core.subs.remove(&topic);
-        if let Some(t) = core.timers.remove(&topic) {
-            t.cancel();
+    let receiver = match channel::readiness(core, raw) {
+        channel::Readiness::Receiver => true,
+        channel::Readiness::Room => false,
+        channel::Readiness::Closed => {
+            // The user closed a subscription channel: the subscription goes away.
+            let key = key.to_string();
+            core.subs.remove(&key);
+            if let Some(t) = core.timers.remove(&key) {
+                t.cancel();
+            }
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    if !channel::can_deliver(core, &ch) {
-        return match mode {
-            // Ticks that find the buffer full are dropped (upstream tickers drop missed ticks).
-            SubMode::Ticker => Ok(None),
-            _ => Ok(Some(pkg)),
-        };
-    }
-    let one_shot = matches!(mode, SubMode::TimerOnce | SubMode::Future(_));
-    let value = match &mode {
-        SubMode::Messages => LuaValue::UserData(lua.create_userdata(Message {
+        // Ticks that find the buffer full are dropped (upstream tickers drop missed ticks).
+        channel::Readiness::Busy if mode == ModeKind::Ticker => return Ok(None),
+        channel::Readiness::Busy => return Ok(Some(pkg)),
+    };
+    let key = key.to_string();
+    let one_shot = matches!(mode, ModeKind::TimerOnce | ModeKind::Future);
+    let value = match mode {
+        ModeKind::Messages => Delivery::Message(MessageData {
             from: pkg.from,
             topic: pkg.topic,
             payloads: pkg.payloads,
-        })?),
-        SubMode::Events => match pkg.payloads.first() {
+        }),
+        ModeKind::Events => Delivery::Value(match pkg.payloads.first() {
             Some(v) => convert::to_lua(lua, v)?,
             None => LuaValue::Nil,
-        },
-        SubMode::Raw => payloads_value(lua, &pkg.payloads)?,
-        SubMode::TimerOnce | SubMode::Ticker => {
+        }),
+        ModeKind::Raw => Delivery::Value(payloads_value(lua, &pkg.payloads)?),
+        ModeKind::TimerOnce | ModeKind::Ticker => {
             let at = pkg.payloads.first().and_then(Value::as_f64).unwrap_or(0.0);
-            super::modules::time::time_at(lua, at)?
+            Delivery::Value(super::modules::time::time_at(lua, at)?)
         }
-        SubMode::Future(fut) => super::modules::funcs::future_delivered(lua, fut, &pkg.payloads)?,
+        ModeKind::Future => {
+            let SubMode::Future(fut) = &core.subs[&key].mode else {
+                unreachable!("mode kind matches");
+            };
+            let fut = fut.clone();
+            Delivery::Value(super::modules::funcs::future_delivered(
+                lua,
+                &fut,
+                &pkg.payloads,
+            )?)
+        }
     };
-    match channel::try_send(lua, core, &ch, value)? {
-        TrySend::Sent | TrySend::Full => {}
-        TrySend::Closed => {
-            core.subs.remove(&topic);
-            return Ok(None);
-        }
+    if receiver {
+        channel::hand_off(lua, core, raw, value)?;
+    } else {
+        let ch = core.subs[&key].chan.clone();
+        channel::buffer(lua, raw, &ch, value)?;
     }
     if one_shot {
-        core.subs.remove(&topic);
-        core.timers.remove(&topic);
-        channel::close_channel(lua, core, &ch, None)?;
+        if let Some(sub) = core.subs.remove(&key) {
+            core.timers.remove(&key);
+            channel::close_channel(lua, core, &sub.chan, None)?;
+        }
     }
     Ok(None)
 }

@@ -20,8 +20,10 @@
 //! | [`yields`] | the blocking-call protocol (marker yields) |
 //! | [`coro`] | runtime-yield-aware `coroutine.resume`/`wrap`, `coroutine.spawn` |
 //! | [`channel`] | channels and `channel.select` |
-//! | [`mailbox`] | mailbox, subscriptions, Message objects |
+//! | [`mailbox`] | mailbox and subscriptions |
+//! | [`message`] | `process.Message` objects |
 //! | [`pool`] | function pools and call routing |
+//! | [`rawapi`] | raw Lua C API helpers for the hot paths |
 //! | [`preempt`] | watchdog-armed instruction budget |
 //! | [`modules`] | `process`, `funcs`, `time` (blocking part), `io`, `system`, `ctx` |
 
@@ -31,10 +33,12 @@ pub mod core;
 pub mod coro;
 pub mod kinds;
 pub mod mailbox;
+pub mod message;
 pub mod modules;
 pub mod pool;
 pub mod preempt;
 pub mod process;
+pub mod rawapi;
 pub mod shared;
 pub mod task;
 pub mod yields;

@@ -295,6 +295,7 @@ impl FnPool {
         let names: Vec<&str> = plan.modules.iter().map(String::as_str).collect();
         let mut st = engine.factory.acquire(&names)?;
         let core = CoreBox::new(Core::new(
+            st.lua().clone(),
             engine.clone(),
             engine.sys.handle.clone(),
             Pid::zero(),

@@ -131,6 +131,7 @@ impl LuaProcess {
         let names: Vec<&str> = plan.modules.iter().map(String::as_str).collect();
         let mut st = self.engine.factory.acquire(&names)?;
         let core = CoreBox::new(Core::new(
+            st.lua().clone(),
             self.engine.clone(),
             cx.handle().clone(),
             cx.pid().clone(),
@@ -175,6 +176,7 @@ impl LuaProcess {
             context = context_of(cx.options());
         }
         let core = CoreBox::new(Core::new(
+            w.state.lua().clone(),
             self.engine.clone(),
             cx.handle().clone(),
             cx.pid().clone(),
@@ -234,23 +236,51 @@ fn run(
                 let mut c = cell.borrow_mut();
                 let mut next = None;
                 while let Some(t) = c.queue.pop_front() {
-                    if let Some(task) = c.tasks.get_mut(t) {
-                        let args = std::mem::take(&mut task.args);
-                        let thread = task.thread.clone();
-                        c.current = t;
-                        c.pending = None;
-                        next = Some((t, thread, args));
-                        break;
+                    if c.tasks.get(t).is_none() {
+                        continue;
                     }
+                    c.current = t;
+                    c.pending = None;
+                    let task = c.tasks.get_mut(t).expect("checked above");
+                    if task.send_closed {
+                        task.send_closed = false;
+                        let e = errors::error_value(
+                            lua,
+                            Error::new(Kind::UNKNOWN, "send on closed channel"),
+                        )
+                        .map_err(vm_error)?;
+                        task.args.clear();
+                        task.args.push(LuaValue::Nil);
+                        task.args.push(e);
+                    }
+                    let th = task.thread.state();
+                    let raw_n = std::mem::take(&mut task.nargs);
+                    // SAFETY: `th` is the task's thread, kept alive by the task table.
+                    let n = raw_n
+                        + unsafe { task::push_args(lua, th, &mut task.args) }.map_err(vm_error)?;
+                    next = Some((t, th, n));
+                    break;
                 }
                 next
             };
-            let Some((tid, thread, mut args)) = next else {
+            let Some((tid, th, n)) = next else {
                 break;
             };
-            match task::resume(lua, &thread, &mut args).map_err(vm_error)? {
-                Outcome::Op => {
+            // SAFETY: the task stays in the core's table while it runs (tasks are removed only
+            // after they return, or at teardown after the step), so `th` is alive.
+            match unsafe { task::resume(lua, th, n) }.map_err(vm_error)? {
+                Outcome::Op(n) => {
                     let op = cell.borrow_mut().pending.take();
+                    if n > 0 {
+                        if let Some(Op::Requeued) = op {
+                            if let Some(t) = cell.borrow_mut().tasks.get_mut(tid) {
+                                t.nargs += n;
+                            }
+                        } else {
+                            // SAFETY: `th` is alive (see above); drop unexpected values.
+                            unsafe { mlua::ffi::lua_pop(th, n) };
+                        }
+                    }
                     apply_op(engine, lua, cx, core, tid, op)?;
                 }
                 Outcome::Bare => cell.borrow_mut().bare.push(tid),
@@ -258,7 +288,10 @@ fn run(
                     cell.borrow_mut().queue.push_front(tid);
                     *preemptions += 1;
                     if *preemptions == 1 {
-                        let tb = task::suspended_traceback(lua, &thread);
+                        let thread = cell.borrow().tasks.get(tid).map(|t| t.thread.clone());
+                        let tb = thread
+                            .map(|t| task::suspended_traceback(lua, &t))
+                            .unwrap_or_default();
                         let c = cell.borrow();
                         log::warn!(
                             pid:% = c.pid, entry = c.entry.id.as_str(), traceback = tb.as_str();
@@ -448,7 +481,7 @@ fn apply_op(
         return Ok(());
     };
     match op {
-        Op::Queued | Op::Park => {}
+        Op::Queued | Op::Requeued | Op::Park => {}
         Op::Spawn(f) => {
             let th = lua.create_thread(f).map_err(vm_error)?;
             let mut c = core.borrow_mut();

@@ -24,8 +24,9 @@ use super::yields::mark;
 
 /// How a resumed task stopped.
 pub(crate) enum Outcome {
-    /// Runtime operation requested.
-    Op,
+    /// Runtime operation requested; `n` values it yielded after the marker stay on the
+    /// thread's stack (the results of an operation that completed at once).
+    Op(c_int),
     /// Preempted by the budget hook.
     Preempted,
     /// Plain `coroutine.yield` in a task.
@@ -36,31 +37,51 @@ pub(crate) enum Outcome {
     Failed { value: LuaValue, traceback: String },
 }
 
-/// Resume `thread` with `args` (drained).
-pub(crate) fn resume(
+/// Push `args` (drained; the buffer keeps its capacity) onto the stack of the Lua thread
+/// `th` for its next [`resume`]; returns how many were pushed.
+///
+/// # Safety
+/// `th` must be a live thread of `lua`'s state (its `mlua::Thread` handle held by the
+/// caller's task table), suspended or not yet started.
+pub(crate) unsafe fn push_args(
     lua: &Lua,
-    thread: &Thread,
+    th: *mut ffi::lua_State,
     args: &mut Vec<LuaValue>,
-) -> mlua::Result<Outcome> {
-    let th = thread.state();
+) -> mlua::Result<c_int> {
+    let n = args.len() as c_int;
+    if n == 0 {
+        return Ok(0);
+    }
     lua.exec_raw_lua(|raw| {
-        // SAFETY: `raw.state()` is the main (or current) state of the same Lua instance as
-        // `thread`, which is alive (we hold `thread`). We keep both stacks balanced: the
-        // arguments are moved onto the thread, and every value the thread leaves behind is
-        // popped before returning. `lua_resume` never raises into us (errors are returned as a
-        // status). The traceback is produced inside a protected call.
+        // SAFETY: `raw.state()` belongs to the same Lua instance as `th` (caller contract);
+        // the values are pushed on it and moved to `th`, leaving the main stack balanced.
         unsafe {
             let main = raw.state();
-            let n = args.len() as c_int;
-            if ffi::lua_checkstack(main, n + 4) == 0 || ffi::lua_checkstack(th, n + 1) == 0 {
+            if ffi::lua_checkstack(main, n + 2) == 0 || ffi::lua_checkstack(th, n + 1) == 0 {
                 return Err(mlua::Error::runtime("stack overflow while resuming a task"));
             }
             for v in args.drain(..) {
                 raw.push_value(&v)?;
             }
-            if n > 0 {
-                ffi::lua_xmove(main, th, n);
-            }
+            ffi::lua_xmove(main, th, n);
+            Ok(n)
+        }
+    })
+}
+
+/// Resume the Lua thread `th` with the `n` values already on its stack ([`push_args`]).
+///
+/// # Safety
+/// As [`push_args`]; additionally `th` must stay alive for the whole call (the caller keeps
+/// its task, and with it the `mlua::Thread`, in the core while Lua runs).
+pub(crate) unsafe fn resume(lua: &Lua, th: *mut ffi::lua_State, n: c_int) -> mlua::Result<Outcome> {
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: `raw.state()` is the main (or current) state of the same Lua instance as
+        // `th`. We keep both stacks balanced: every value the thread leaves behind is popped
+        // before returning. `lua_resume` never raises into us (errors are returned as a
+        // status). The traceback is produced inside a protected call.
+        unsafe {
+            let main = raw.state();
             let prev = preempt::set_running(th);
             preempt::set_op_pending(false);
             let mut nres: c_int = 0;
@@ -69,12 +90,16 @@ pub(crate) fn resume(
             preempt::set_op_pending(false);
             match status {
                 ffi::LUA_YIELD => {
-                    let outcome = if nres >= 1
+                    if nres >= 1
                         && ffi::lua_type(th, -nres) == ffi::LUA_TLIGHTUSERDATA
                         && ffi::lua_touserdata(th, -nres) == mark().0
                     {
-                        Outcome::Op
-                    } else if nres == 0 && preempt::take_preempted() {
+                        // Drop the marker, keep what follows it.
+                        ffi::lua_rotate(th, -nres, -1);
+                        ffi::lua_pop(th, 1);
+                        return Ok(Outcome::Op(nres - 1));
+                    }
+                    let outcome = if nres == 0 && preempt::take_preempted() {
                         Outcome::Preempted
                     } else {
                         Outcome::Bare
@@ -98,6 +123,9 @@ pub(crate) fn resume(
                     Ok(Outcome::Returned(vals))
                 }
                 _ => {
+                    if ffi::lua_checkstack(main, 4) == 0 {
+                        return Err(mlua::Error::runtime("stack overflow reporting an error"));
+                    }
                     let traceback = traceback(main, th);
                     ffi::lua_xmove(th, main, 1);
                     let value = raw.pop_value();

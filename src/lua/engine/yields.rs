@@ -93,12 +93,35 @@ fn wrapper_factory(lua: &Lua) -> mlua::Result<Function> {
 
 /// Wrap a Rust callback that may return [`suspend`]/`raise` results into a blocking Lua
 /// function.
-pub(crate) fn blocking<F>(lua: &Lua, f: F) -> mlua::Result<Function>
+pub(crate) fn blocking<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
-    F: Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + mlua::MaybeSend + 'static,
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + mlua::MaybeSend + 'static,
 {
     let inner = lua.create_function(f)?;
     wrapper_factory(lua)?.call(inner)
+}
+
+/// Two-value result of a hot blocking callback: `MARK, nil` (suspend), `RAISE, msg`, or
+/// ordinary values.
+pub(crate) type Ret2 = (LuaValue, LuaValue);
+
+/// [`suspend`] for [`Ret2`] callbacks.
+#[inline]
+pub(crate) fn suspend2(op: Op) -> Result<Ret2, CoreError> {
+    with_core(|c| c.pending = Some(op))?;
+    super::preempt::set_op_pending(true);
+    Ok((LuaValue::LightUserData(mark()), LuaValue::Nil))
+}
+
+/// Raise `msg` from a [`Ret2`] callback.
+#[inline]
+pub(crate) fn raise2(lua: &Lua, msg: &str) -> mlua::Result<Ret2> {
+    Ok((
+        LuaValue::LightUserData(raise::sentinel()),
+        LuaValue::String(lua.create_string(msg)?),
+    ))
 }
 
 /// Store `op` for the current task and return the marker the trampoline yields.
@@ -118,9 +141,11 @@ pub(crate) fn core_error(lua: &Lua, e: CoreError) -> mlua::Result<MultiValue> {
 }
 
 /// Set a function field of `t` created with [`blocking`].
-pub(crate) fn set_blocking<F>(lua: &Lua, t: &Table, name: &str, f: F) -> mlua::Result<()>
+pub(crate) fn set_blocking<A, R, F>(lua: &Lua, t: &Table, name: &str, f: F) -> mlua::Result<()>
 where
-    F: Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + mlua::MaybeSend + 'static,
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + mlua::MaybeSend + 'static,
 {
     t.raw_set(name, blocking(lua, f)?)
 }

@@ -221,12 +221,11 @@ fn async_with(
                 result: None,
                 canceled: false,
             })?;
-            chan.borrow_mut_scoped::<super::super::channel::ChanData, _>(|d| {
-                d.topic = Some(topic.as_str().into())
-            })?;
+            super::super::channel::set_topic(&chan, &topic);
             c.subs.insert(
                 topic.clone(),
                 super::super::core::Sub {
+                    raw: super::super::channel::raw_ref(&chan),
                     chan,
                     mode: SubMode::Future(fut.clone()),
                 },

@@ -186,7 +186,7 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             }
         })?,
     )?;
-    yields::set_blocking(lua, &t, "read", |lua, args| {
+    yields::set_blocking(lua, &t, "read", |lua, args: MultiValue| {
         if !has_terminal() {
             return no_terminal(lua);
         }
@@ -212,7 +212,7 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             Op::Job(Box::new(job), Conv::Custom(Box::new(string_or_error))),
         )
     })?;
-    yields::set_blocking(lua, &t, "readline", |lua, _args| {
+    yields::set_blocking(lua, &t, "readline", |lua, _args: MultiValue| {
         if !has_terminal() {
             return no_terminal(lua);
         }

@@ -15,12 +15,15 @@
 //! The monitored/linked variants, names, `monitor`/`link` and the spawner builder belong to
 //! the topology component; `cancel` and `terminate` forward to the runtime.
 
-use mlua::{Lua, MultiValue, Table, Value as LuaValue};
+use std::ffi::c_int;
+
+use mlua::{Lua, MultiValue, Value as LuaValue, ffi};
 use wippy_rt::process::{CANCEL, EXIT, LINK_DOWN};
 use wippy_rt::{Error, Kind, Package, Pid, Value};
 
 use super::super::core::{Op, SubMode, with_core};
 use super::super::mailbox::{self, EVENTS, INBOX};
+use super::super::rawapi;
 use super::super::yields::{self, ret1, ret2};
 use crate::lua::convert;
 use crate::lua::modules::errors::{error_value, nil_err, nil_error};
@@ -44,7 +47,8 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             Err(e) => nil_err(lua, Kind::INTERNAL, e.message()),
         })?,
     )?;
-    t.raw_set("send", raise::function(lua, send)?)?;
+    // SAFETY: `send` is a valid lua_CFunction (see its safety comment).
+    t.raw_set("send", unsafe { lua.create_c_function(send)? })?;
     t.raw_set(
         "spawn",
         raise::function(lua, |lua, args| spawn(lua, args, "spawn"))?,
@@ -104,14 +108,7 @@ fn str_arg(
 
 /// Resolve a destination: a PID string, else a registered name.
 fn resolve(dest: &str) -> Result<Pid, Error> {
-    if let Ok(p) = Pid::parse(dest) {
-        return Ok(p);
-    }
-    Err(Error::new(
-        Kind::NOT_FOUND,
-        format!("could not resolve '{dest}' as PID or registered name"),
-    )
-    .with_detail("dest", dest))
+    Pid::parse(dest).map_err(|_| unresolved(dest))
 }
 
 /// Convert call arguments `args[from..]` to payload values.
@@ -119,42 +116,82 @@ pub(crate) fn payloads(args: &MultiValue, from: usize) -> Result<Vec<Value>, Err
     args.iter().skip(from).map(convert::from_lua).collect()
 }
 
-fn send(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
-    if args.len() < 2 {
-        return nil_err(
-            lua,
-            Kind::INVALID,
-            "send requires at least destination and topic arguments",
-        );
+/// `process.send(dest, topic, ...)`: the hot path, a raw C function (see
+/// [`super::super::rawapi`]): strings are read in place, scalar payloads converted directly,
+/// recent destinations come from the core's PID cache.
+unsafe extern "C-unwind" fn send(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua. Argument errors raise before any Rust value with a destructor
+    // exists; afterwards only non-raising API calls are made until the result is pushed by
+    // `push_nil_err` (which never raises).
+    unsafe {
+        let top = ffi::lua_gettop(l);
+        if top < 2 || ffi::lua_isnil(l, 1) != 0 || ffi::lua_isnil(l, 2) != 0 {
+            return rawapi::push_nil_err(
+                l,
+                Error::invalid("send requires at least destination and topic arguments"),
+            );
+        }
+        for i in 1..=2 {
+            if ffi::lua_type(l, i) != ffi::LUA_TSTRING {
+                let msg = format!(
+                    "bad argument #{i} to 'send' (string expected, got {})",
+                    rawapi::type_name(l, i)
+                );
+                ffi::luaL_where(l, 1);
+                ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+                drop(msg);
+                ffi::lua_concat(l, 2);
+                ffi::lua_error(l);
+            }
+        }
+        let topic = rawapi::str_at(l, 2);
+        if topic.first() == Some(&b'@') {
+            return rawapi::push_nil_err(l, Error::invalid("cannot send to @ topics"));
+        }
+        let topic = String::from_utf8_lossy(topic).into_owned();
+        let dest = rawapi::str_at(l, 1);
+        let lua = match with_core(|c| c.lua.clone()) {
+            Ok(lua) => lua,
+            Err(e) => return rawapi::push_nil_err(l, Error::internal(e.message())),
+        };
+        let mut payloads = Vec::with_capacity((top - 2).max(0) as usize);
+        for i in 3..=top {
+            match rawapi::value_at(&lua, l, i) {
+                Ok(v) => payloads.push(v),
+                Err(e) => {
+                    drop(payloads);
+                    drop(topic);
+                    drop(lua);
+                    return rawapi::push_nil_err(l, e);
+                }
+            }
+        }
+        drop(lua);
+        let r = with_core(|c| -> Result<(), Error> {
+            let to = c
+                .pid_of(dest)
+                .map_err(|_| unresolved(&String::from_utf8_lossy(dest)))?;
+            c.handle
+                .send(Package::new(c.pid.clone(), to, topic, payloads))
+        });
+        match r {
+            Ok(Ok(())) => {
+                ffi::lua_pushboolean(l, 1);
+                1
+            }
+            Ok(Err(e)) => rawapi::push_nil_err(l, e),
+            Err(e) => rawapi::push_nil_err(l, Error::internal(e.message())),
+        }
     }
-    let dest = match str_arg(lua, &args, 0, "send") {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let topic = match str_arg(lua, &args, 1, "send") {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if topic.starts_with('@') {
-        return nil_err(lua, Kind::INVALID, "cannot send to @ topics");
-    }
-    let to = match resolve(&dest) {
-        Ok(p) => p,
-        Err(e) => return nil_error(lua, e),
-    };
-    let payloads = match payloads(&args, 2) {
-        Ok(p) => p,
-        Err(e) => return nil_error(lua, e),
-    };
-    let r = with_core(|c| {
-        c.handle
-            .send(Package::new(c.pid.clone(), to, topic, payloads))
-    });
-    match r {
-        Ok(Ok(())) => Ok(ret1(LuaValue::Boolean(true))),
-        Ok(Err(e)) => nil_error(lua, e),
-        Err(e) => yields::core_error(lua, e),
-    }
+}
+
+#[cold]
+fn unresolved(dest: &str) -> Error {
+    Error::new(
+        Kind::NOT_FOUND,
+        format!("could not resolve '{dest}' as PID or registered name"),
+    )
+    .with_detail("dest", dest)
 }
 
 /// Build a start request from `id, host, ...` (`op` names the function in errors).
@@ -345,14 +382,5 @@ fn set_options(lua: &Lua, opts: LuaValue) -> mlua::Result<MultiValue> {
     match first_err {
         None => Ok(ret2(LuaValue::Boolean(true), LuaValue::Nil)),
         Some(e) => Ok(ret2(LuaValue::Boolean(false), error_value(lua, e)?)),
-    }
-}
-
-/// Unused helper kept for table-based builders.
-#[allow(dead_code)]
-fn table_arg(v: Option<&LuaValue>) -> Option<Table> {
-    match v {
-        Some(LuaValue::Table(t)) => Some(t.clone()),
-        _ => None,
     }
 }
