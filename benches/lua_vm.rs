@@ -156,6 +156,20 @@ fn chunks(c: &mut Criterion) {
             )
         });
     });
+    g.bench_function("undump_bytecode_2kb", |b| {
+        let st = f.acquire(&[]).unwrap();
+        let bc = st.lua().load(src).into_function().unwrap().dump(false);
+        b.iter(|| {
+            black_box(
+                st.lua()
+                    .load(&bc[..])
+                    .set_mode(mlua::chunk::ChunkMode::Binary)
+                    .set_environment(st.env().clone())
+                    .into_function()
+                    .unwrap(),
+            )
+        });
+    });
     g.bench_function("load_cached_2kb", |b| {
         let mut st = f.acquire(&[]).unwrap();
         b.iter(|| black_box(st.load_chunk("bench:chunk", src).unwrap()));
@@ -186,7 +200,49 @@ fn conversion(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, states, chunks, conversion);
+fn modules(c: &mut Criterion) {
+    use wippy::lua::modules;
+    let mut g = c.benchmark_group("module");
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).unwrap();
+    type BuildFn = fn(&Lua) -> mlua::Result<LuaValue>;
+    let builders: [(&str, BuildFn); 8] = [
+        ("errors", modules::errors::build),
+        ("json", modules::json::build),
+        ("time", modules::time::build),
+        ("crypto", modules::crypto::build),
+        ("uuid", modules::uuid::build),
+        ("os", modules::os::build),
+        ("logger", modules::logger::build),
+        ("string_std", modules::stdlib::string),
+    ];
+    for (name, build) in builders {
+        g.bench_function(format!("build_{name}"), |b| {
+            b.iter(|| black_box(build(&lua).unwrap()));
+            lua.gc_collect().unwrap();
+        });
+    }
+    let f = StateFactory::new(VmConfig::default());
+    let mut st = f.acquire(&["json"]).unwrap();
+    let enc: Function = st
+        .load_chunk("bench:json", "local t = {id = 42, name = 'alice', tags = {'a', 'b', 'c'}, score = 1.5, ok = true} return function() return json.encode(t) end")
+        .unwrap()
+        .call(())
+        .unwrap();
+    g.bench_function("json_encode_small", |b| {
+        b.iter(|| black_box(enc.call::<LuaValue>(()).unwrap()))
+    });
+    let dec: Function = st
+        .load_chunk("bench:json2", r#"local s = '{"id":42,"name":"alice","tags":["a","b","c"],"score":1.5,"ok":true}' return function() return json.decode(s) end"#)
+        .unwrap()
+        .call(())
+        .unwrap();
+    g.bench_function("json_decode_small", |b| {
+        b.iter(|| black_box(dec.call::<LuaValue>(()).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, states, chunks, conversion, modules);
 
 fn main() {
     memory_report();

@@ -7,6 +7,8 @@
 
 pub use wippy_rt as rt;
 
+pub mod boot;
+pub mod cli;
 pub mod config;
 pub mod loader;
 pub mod lua;

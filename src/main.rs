@@ -1,4 +1,6 @@
+//! The `wippy` binary: see [`wippy::cli`].
+
 fn main() {
-    eprintln!("wippy: under construction");
-    std::process::exit(1);
+    let code = wippy::cli::main();
+    std::process::exit(code);
 }

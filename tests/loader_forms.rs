@@ -183,7 +183,7 @@ fn file_interpolation_rules() {
     let src = dir.path().join("src");
     write(&src, "api/handler.lua", "return 1");
     write(&src, "lib/shared.lua", "return 2");
-    write(&dir.path().to_path_buf(), "secret.txt", "nope");
+    write(dir.path(), "secret.txt", "nope");
     write(
         &src,
         "api/_index.yaml",

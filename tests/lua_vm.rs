@@ -304,3 +304,166 @@ fn preemption_raises_where_it_cannot_yield() {
     let e = thread.resume::<Value>(()).err().unwrap();
     assert!(e.to_string().contains("instruction budget exceeded"), "{e}");
 }
+
+#[test]
+fn listing_a_core_module_reuses_the_shared_table() {
+    let f = factory();
+    let mut st = f.acquire(&["string", "errors"]).unwrap();
+    let same: bool = run(
+        &mut st,
+        "return string == getmetatable('').__index and errors == require('errors')",
+    )
+    .unwrap();
+    assert!(same);
+    let msg: String = run(
+        &mut st,
+        "local ok, e = pcall(function() getmetatable('').__index.x = 1 end); return e",
+    )
+    .unwrap();
+    assert!(msg.contains("read-only"), "{msg}");
+}
+
+#[test]
+fn states_migrate_between_threads() {
+    let f = std::sync::Arc::new(factory());
+    let mut st = f.acquire(&["json"]).unwrap();
+    let _: () = run(&mut st, "counter = 1").unwrap();
+    let f2 = f.clone();
+    let handle = std::thread::spawn(move || {
+        let n: i64 = run(&mut st, "counter = counter + 1; return counter").unwrap();
+        f2.release(st);
+        n
+    });
+    assert_eq!(handle.join().unwrap(), 2);
+    assert_eq!(f.pooled(), 1);
+    let mut st = f.acquire(&[]).unwrap();
+    let v: Value = run(&mut st, "return counter").unwrap();
+    assert_eq!(v, Value::Nil);
+}
+
+#[test]
+fn protected_main_passes_yields_and_preemption_through() {
+    let f = factory();
+    let mut st = f.acquire(&[]).unwrap();
+    let module: mlua::Table = st
+        .load_chunk(
+            "test:prot",
+            "local M = {}
+             function M.yielding(x) local y = coroutine.yield(x + 1); return y * 2 end
+             function M.spin() local n = 0 for i = 1, 100000 do n = n + 1 end return n end
+             function M.fail() error(errors.new({message = 'bad', kind = errors.CONFLICT})) end
+             return M",
+        )
+        .unwrap()
+        .call(())
+        .unwrap();
+    let lua = st.lua();
+    // A runtime yield inside the protected main reaches the engine and resumes back in.
+    let p = vm::protect::protected(lua, &module.get::<Function>("yielding").unwrap()).unwrap();
+    let th = lua.create_thread(p).unwrap();
+    let y: i64 = th.resume(1).unwrap();
+    assert_eq!(y, 2);
+    let (ok, r): (bool, i64) = th.resume(21).unwrap();
+    assert!(ok);
+    assert_eq!(r, 42);
+    // The preemption hook yields through the pcall frame too.
+    let p = vm::protect::protected(lua, &module.get::<Function>("spin").unwrap()).unwrap();
+    let th = lua.create_thread(p).unwrap();
+    let pre = vm::budget::arm(
+        &th,
+        vm::PreemptConfig {
+            slice: 1000,
+            max_blocked_fires: 10,
+        },
+    )
+    .unwrap();
+    let mut yields = 0;
+    let result = loop {
+        let r: mlua::MultiValue = th.resume(()).unwrap();
+        if !th.is_resumable() {
+            break r;
+        }
+        assert!(pre.take_fired());
+        yields += 1;
+    };
+    assert!(yields > 5);
+    let v: Vec<Value> = result.into_iter().collect();
+    assert_eq!(v, vec![Value::Boolean(true), Value::Integer(100000)]);
+    // A raised error object comes back as a value with its kind.
+    let p = vm::protect::protected(lua, &module.get::<Function>("fail").unwrap()).unwrap();
+    let (ok, e): (bool, Value) = p.call(()).unwrap();
+    assert!(!ok);
+    let err = wippy::lua::modules::errors::raised_value_to_rt(lua, &e);
+    assert_eq!(err.kind(), &wippy::rt::Kind::CONFLICT);
+}
+
+#[test]
+fn recycling_does_not_grow_the_heap() {
+    let f = factory();
+    let src = "local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} end
+               leaked_global = t
+               return #t";
+    let mut base = 0;
+    for round in 0..2000 {
+        let mut st = f.acquire(&["json"]).unwrap();
+        let n: i64 = run(&mut st, src).unwrap();
+        assert_eq!(n, 200);
+        if round == 10 {
+            st.lua().gc_collect().unwrap();
+            st.lua().gc_collect().unwrap();
+            base = st.used_memory();
+        }
+        if round == 1999 {
+            st.lua().gc_collect().unwrap();
+            st.lua().gc_collect().unwrap();
+            let now = st.used_memory();
+            assert!(
+                now < base + 4096,
+                "heap grew from {base} to {now} bytes over 2000 recycles"
+            );
+        }
+        f.release(st);
+    }
+}
+
+#[test]
+fn second_state_reuses_shared_bytecode_with_line_info() {
+    let f = factory();
+    let src = "local M = {}\nfunction M.main()\n  local x = nil\n  return x.field\nend\nreturn M";
+    let mut a = f.acquire(&[]).unwrap();
+    let mut b = StateFactory::new(VmConfig::default()).acquire(&[]).unwrap();
+    for st in [&mut a, &mut b] {
+        let m: mlua::Table = st.load_chunk("app:shared", src).unwrap().call(()).unwrap();
+        let e = m
+            .get::<Function>("main")
+            .unwrap()
+            .call::<()>(())
+            .unwrap_err();
+        assert!(e.to_string().contains("app:shared:4:"), "{e}");
+    }
+}
+
+#[test]
+fn userdata_metatables_are_not_writable() {
+    let f = factory();
+    let mut st = f.acquire(&["time", "logger"]).unwrap();
+    let r: String = run(
+        &mut st,
+        "local out = {}
+         for _, v in ipairs({errors.new('x'), time.now(), logger, payload.new(1)}) do
+           local mt = getmetatable(v)
+           if type(mt) == 'table' then
+             local ok = pcall(function() mt.__index = function() return 'hijacked' end end)
+             out[#out + 1] = tostring(ok)
+           else
+             out[#out + 1] = type(mt)
+           end
+         end
+         return table.concat(out, ',')",
+    )
+    .unwrap();
+    assert!(
+        !r.contains("true"),
+        "a userdata metatable was writable: {r}"
+    );
+}

@@ -14,7 +14,7 @@
 //! caller logs it and goes on (as the original does).
 //!
 //! Errors carry the file, the 1-based line (serde's location for syntax errors, the
-//! [`LineMap`](super::lines::LineMap) for everything else) and the entry id.
+//! [`LineMap`] for everything else) and the entry id.
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! * [`changeset`] — create/update/delete operations with originals, reversal;
 //! * [`deps`] — dependency extraction patterns (`meta.server`, `data.imports.*`, …);
 //! * [`delta`] — delta building and dependency ordering;
-//! * [`squash`] — merging changeset sequences;
+//! * [`mod@squash`] — merging changeset sequences;
 //! * [`handlers`] — kind listeners / observers / transaction participants;
 //! * [`transition`] — applying a change through the handlers, with rollback;
 //! * [`events`] — the [`EventSink`] the registry publishes to;

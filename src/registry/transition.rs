@@ -2,8 +2,8 @@
 //!
 //! Protocol for one transition (a registry change), strictly sequential, one op in flight:
 //!
-//! 1. `tx = n`, path `registry.tx/<n>`. Every transaction participant (sorted by id) gets
-//!    `Begin` and must accept ("transaction rejected for <id>: …" /
+//! 1. `tx = n`, path `registry.tx/N`. Every transaction participant (sorted by id) gets
+//!    `Begin` and must accept ("transaction rejected for ID: …" /
 //!    "transaction handler timeout after …").
 //! 2. For each operation: validate against the working state (§9.3 texts); a delete with an
 //!    empty kind takes the kind of the current entry. Internal kinds (`registry.entry`,
@@ -11,14 +11,14 @@
 //!    event, the matching listeners are offered it, and the runner waits up to
 //!    `event_wait_timeout` for the first answer:
 //!    * accept → applied to the working state;
-//!    * reject → "operation rejected for entry <id>: <cause>";
-//!    * no answer in time → "event handler timeout after <d> for entry <id> (kind <k>)";
+//!    * reject → "operation rejected for entry ID: CAUSE";
+//!    * no answer in time → "event handler timeout after D for entry ID (kind K)";
 //!    * **no listener matches, or every matching listener declined** (dropped its reply):
 //!      the entry is accepted as plain data and a warning is logged once per kind. The
 //!      original waited 30 s and failed; see `docs/decisions/0021-unhandled-kinds.md`.
 //! 3. A rejection of kind `NotFound` is deferred to the next pass ("self-healing order");
 //!    passes repeat while they make progress; no progress → "unresolved dependencies after
-//!    retry: [ids]: <last cause>".
+//!    retry: \[ids\]: LAST CAUSE".
 //! 4. Any other failure rolls back: the delta from the working state back to the original is
 //!    pushed through the same event path (errors logged), participants get `Discard`, the
 //!    sink gets `registry.discard`, and the error is returned. All-or-nothing.

@@ -5,6 +5,7 @@
 //! [`System`] is the bundle of long-lived services every component receives at boot. It is
 //! built once by `boot` and then shared read-only (`Arc<System>`).
 
+pub mod components;
 pub mod factory;
 pub mod functions;
 pub mod process_manager;

@@ -18,7 +18,7 @@
 //!
 //! Module files: [`stdlib`] (string/table/math/coroutine), [`os`], [`errors`], [`json`],
 //! [`yaml`], [`base64`], [`payload`], [`logger`], [`hash`], [`uuid`], [`crypto`], [`time`],
-//! [`env`].
+//! [`env`](mod@env).
 
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -26,7 +26,7 @@ use fnv::FnvHashMap;
 use mlua::{Lua, Table, Value};
 use wippy_rt::Error;
 
-use crate::lua::vm::{data, readonly};
+use crate::lua::vm::{StateData, data, readonly};
 
 pub mod base64;
 pub mod crypto;
@@ -34,6 +34,7 @@ pub mod env;
 pub mod errors;
 pub mod hash;
 pub mod json;
+pub mod json_schema;
 pub mod logger;
 pub mod os;
 pub mod payload;
@@ -84,8 +85,20 @@ static REGISTRY: LazyLock<RwLock<FnvHashMap<String, ModuleDef>>> = LazyLock::new
     RwLock::new(m)
 });
 
-/// Registry key of the per-state cache of built module values.
+/// Registry key of the Lua-side module cache of states without [`StateData`] (bare states);
+/// factory states keep the cache in their `StateData` (no Lua lookup on a hit).
 const CACHE_KEY: &str = "wippy.modules";
+
+fn lua_cache(lua: &Lua) -> mlua::Result<Table> {
+    match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
+        Some(t) => Ok(t),
+        None => {
+            let t = lua.create_table()?;
+            lua.set_named_registry_value(CACHE_KEY, &t)?;
+            Ok(t)
+        }
+    }
+}
 
 /// Register (or replace) module `name`. `core` modules are always-visible globals.
 pub fn register_module(name: &str, core: bool, build: Builder) {
@@ -133,17 +146,20 @@ pub fn is_core(name: &str) -> bool {
 
 /// The (frozen) value of module `name` in this state, built on first use; None if unknown.
 pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
-    let cache: Table = match lua.named_registry_value::<Option<Table>>(CACHE_KEY)? {
-        Some(t) => t,
-        None => {
-            let t = lua.create_table()?;
-            lua.set_named_registry_value(CACHE_KEY, &t)?;
-            t
+    let has_data = match lua.app_data_ref::<StateData>() {
+        Some(d) => {
+            if let Some(v) = d.modules.get(name) {
+                return Ok(Some(v.clone()));
+            }
+            true
         }
+        None => false,
     };
-    let cached: Value = cache.raw_get(name)?;
-    if !cached.is_nil() {
-        return Ok(Some(cached));
+    if !has_data {
+        let cached: Value = lua_cache(lua)?.raw_get(name)?;
+        if !cached.is_nil() {
+            return Ok(Some(cached));
+        }
     }
     let (build, extensions) = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
@@ -159,12 +175,18 @@ pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
         }
     }
     let v = readonly::freeze(lua, v)?;
-    cache.raw_set(name, &v)?;
+    if has_data {
+        if let Some(mut d) = lua.app_data_mut::<StateData>() {
+            d.modules.insert(name.into(), v.clone());
+        }
+    } else {
+        lua_cache(lua)?.raw_set(name, &v)?;
+    }
     Ok(Some(v))
 }
 
 /// Install modules `names` as globals of the current process environment of `lua` (its
-/// real globals when no process is bound). Unknown names → `Invalid` "unknown module '<x>'".
+/// real globals when no process is bound). Unknown names → `Invalid` `unknown module '<name>'`.
 pub fn install_modules(lua: &Lua, names: &[&str]) -> Result<(), Error> {
     if names.is_empty() {
         return Ok(());

@@ -8,7 +8,7 @@
 //! *armed only when a step overruns its time slice* and disarmed at the end of the step. Once
 //! armed on a task's thread, the hook fires every `slice` VM instructions:
 //! - at a yieldable point (the task runs as a coroutine and is not inside a non-yieldable C
-//!   call) it yields the thread with no values and sets the [`Preemption::fired`] flag; the
+//!   call) it yields the thread with no values and sets the [`Preemption::take_fired`] flag; the
 //!   engine sees the flag after `resume` returns and re-queues the task instead of treating the
 //!   yield as a runtime command;
 //! - at a non-yieldable point (inside `table.sort`'s comparator, a `string.gsub` callback, a

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use mlua::{Lua, Table};
+use fnv::FnvHashMap;
+use mlua::{Lua, Table, Value};
 use wippy_rt::Pid;
 
 /// Identity of the process (or function call) a state is running.
@@ -28,6 +29,8 @@ pub struct StateData {
     pub env: Option<Table>,
     /// Who is running.
     pub info: ProcessInfo,
+    /// The per-state cache of built module values (name → frozen value).
+    pub modules: FnvHashMap<Box<str>, Value>,
 }
 
 /// The environment table of the process currently bound to `lua`: its per-process `_ENV`,

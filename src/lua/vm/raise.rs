@@ -10,7 +10,7 @@
 //! Cost: one extra Lua call per invocation of a wrapped function (tens of ns); only functions
 //! that can raise are wrapped.
 
-use mlua::{Function, IntoLua, IntoLuaMulti, LightUserData, Lua, MultiValue, Value};
+use mlua::{Function, IntoLua, IntoLuaMulti, LightUserData, Lua, MultiValue};
 
 /// The sentinel that marks a "raise" return from Rust (a light userdata with a fixed address).
 pub(crate) fn sentinel() -> LightUserData {

@@ -44,9 +44,6 @@ const REMOVED_BASE: &[&str] = &[
     "_G",
 ];
 
-/// Initial capacity of a per-process env table's hash part: `_G` plus a few modules.
-const ENV_INITIAL_SLOTS: usize = 4;
-
 /// Registry key of the shared per-process env metatable.
 pub(super) const ENV_MT_KEY: &str = "wippy.env_mt";
 
@@ -178,11 +175,8 @@ fn package_stub(lua: &Lua) -> mlua::Result<Table> {
     readonly::readonly(lua, t)
 }
 
-/// Create a fresh per-process environment table (`E._G = E`, reads fall back to the base).
-pub(super) fn new_env(lua: &Lua) -> mlua::Result<Table> {
-    let env = lua.create_table_with_capacity(0, ENV_INITIAL_SLOTS)?;
-    env.raw_set("_G", &env)?;
-    let mt: Table = lua.named_registry_value(ENV_MT_KEY)?;
-    env.set_metatable(Some(mt))?;
-    Ok(env)
+/// The shared metatable of per-process environments (kept by the state, which builds each
+/// process environment `E` with `E._G = E` and this metatable: reads fall back to the base).
+pub(super) fn env_metatable(lua: &Lua) -> mlua::Result<Table> {
+    lua.named_registry_value(ENV_MT_KEY)
 }

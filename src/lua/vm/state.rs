@@ -12,13 +12,17 @@
 //!    only write into E (everything shared is read-only), the state is then as pristine as a
 //!    new one, apart from lazily built library tables and compiled chunks, which are caches.
 //!
+//! Compiled chunks are also shared across states as bytecode (one entry per chunk name, keyed
+//! by the source text), so a state that first meets an entry undumps it instead of parsing.
+//!
 //! Chunk cache invariant: a cached function is reused only by the *next* process on the same
 //! state, never concurrently (one process per state at a time), so swapping its `_ENV`
 //! upvalue cannot affect a live process.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use fnv::FnvHashMap;
+use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_rt::{Error, Pid};
 
@@ -26,16 +30,18 @@ use super::data::{ProcessInfo, StateData};
 use super::{VmConfig, sandbox};
 use crate::lua::modules;
 
-/// A compiled chunk kept by a state: the source hash guards against a changed source under the
-/// same name (hot reload).
+/// A compiled chunk kept by a state. The source text is kept and compared on each hit (a
+/// `memcmp`, ~30 GB/s — cheaper than hashing) so a changed source under the same name (hot
+/// reload) is recompiled.
 struct CachedChunk {
-    hash: u64,
+    source: Box<str>,
     func: Function,
 }
 
 /// One Lua state with its sandbox, current process environment and chunk cache.
 pub struct LuaState {
     lua: Lua,
+    env_mt: Table,
     env: Option<Table>,
     chunks: FnvHashMap<Arc<str>, CachedChunk>,
     /// Number of processes this state has hosted (recycling statistics / retirement).
@@ -46,13 +52,16 @@ impl LuaState {
     /// Build a new state with the sandboxed base globals and the configured memory limit.
     pub fn new(cfg: &VmConfig) -> Result<LuaState, Error> {
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(vm_err)?;
-        sandbox::build_base(&lua).map_err(vm_err)?;
+        // StateData first: the sandbox's module builds cache into it.
         lua.set_app_data(StateData::default());
+        sandbox::build_base(&lua).map_err(vm_err)?;
+        let env_mt = sandbox::env_metatable(&lua).map_err(vm_err)?;
         if let Some(limit) = cfg.memory_limit {
             lua.set_memory_limit(limit).map_err(vm_err)?;
         }
         Ok(LuaState {
             lua,
+            env_mt,
             env: None,
             chunks: FnvHashMap::default(),
             uses: 0,
@@ -80,14 +89,51 @@ impl LuaState {
     }
 
     /// Bind a fresh environment and install `modules` into it (factory internal).
+    ///
+    /// The env table is built in one protected raw call (create, `_G`, module fields,
+    /// metatable) instead of one mlua call per field: acquire is on the spawn hot path.
     pub(super) fn bind(&mut self, modules_list: &[&str]) -> Result<(), Error> {
-        let env = sandbox::new_env(&self.lua).map_err(vm_err)?;
+        let mut values = Vec::with_capacity(modules_list.len() + 1);
+        values.push(Value::Table(self.env_mt.clone()));
+        for name in modules_list {
+            match modules::module_value(&self.lua, name) {
+                Ok(Some(v)) => values.push(v),
+                Ok(None) => return Err(Error::invalid(format!("unknown module '{name}'"))),
+                Err(e) => return Err(Error::internal(format!("building module '{name}': {e}"))),
+            }
+        }
+        let args = mlua::MultiValue::from_vec(values);
+        // SAFETY: `exec_raw` pushes `args` (env metatable, then one value per module) and runs
+        // the closure in protected mode, so a memory error from lua_createtable /
+        // lua_pushlstring / lua_rawset unwinds to mlua's pcall; the closure holds only shared
+        // references (no destructors are skipped by such an unwind). Stack effect: the env
+        // table replaces slot 1 and everything above it is dropped, leaving exactly one result.
+        let env: Table = unsafe {
+            self.lua.exec_raw(args, |state| {
+                use mlua::ffi;
+                let n = ffi::lua_gettop(state) - 1;
+                ffi::lua_createtable(state, 0, n + 1);
+                ffi::lua_pushlstring(state, c"_G".as_ptr(), 2);
+                ffi::lua_pushvalue(state, -2);
+                ffi::lua_rawset(state, -3);
+                for (i, name) in modules_list.iter().enumerate() {
+                    ffi::lua_pushlstring(state, name.as_ptr() as *const _, name.len());
+                    ffi::lua_pushvalue(state, 2 + i as std::ffi::c_int);
+                    ffi::lua_rawset(state, -3);
+                }
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_setmetatable(state, -2);
+                ffi::lua_replace(state, 1);
+                ffi::lua_settop(state, 1);
+            })
+        }
+        .map_err(vm_err)?;
         if let Some(mut d) = self.lua.app_data_mut::<StateData>() {
             d.env = Some(env.clone());
         }
         self.env = Some(env);
         self.uses += 1;
-        modules::install_modules(&self.lua, modules_list)
+        Ok(())
     }
 
     /// Drop the environment, the process identity and any armed hook (factory internal).
@@ -126,25 +172,40 @@ impl LuaState {
     /// current environment. Compiled once per state and source; later calls only re-point
     /// `_ENV`. Syntax errors come back as `Invalid` errors naming the chunk and line.
     pub fn load_chunk(&mut self, name: &str, source: &str) -> Result<Function, Error> {
-        let hash = source_hash(source);
         let env = self.env().clone();
         if let Some(c) = self.chunks.get(name)
-            && c.hash == hash
+            && &*c.source == source
         {
-            c.func.set_environment(env).map_err(vm_err)?;
+            set_chunk_env(&self.lua, &c.func, &env)?;
             return Ok(c.func.clone());
         }
-        let func = self
-            .lua
-            .load(source)
-            .set_name(format!("={name}"))
-            .set_environment(env)
-            .into_function()
-            .map_err(|e| compile_err(name, e))?;
+        let func = match shared_bytecode(name, source) {
+            // Another state compiled this source already: undump (~6x cheaper than parsing).
+            Some(bc) => self
+                .lua
+                .load(&bc[..])
+                .set_mode(ChunkMode::Binary)
+                .set_name(format!("={name}"))
+                .set_environment(env)
+                .into_function()
+                .map_err(|e| compile_err(name, e))?,
+            None => {
+                let func = self
+                    .lua
+                    .load(source)
+                    .set_name(format!("={name}"))
+                    .set_environment(env)
+                    .into_function()
+                    .map_err(|e| compile_err(name, e))?;
+                // Keep debug info: line numbers feed error messages and `print` locations.
+                store_bytecode(name, source, func.dump(false));
+                func
+            }
+        };
         self.chunks.insert(
             Arc::from(name),
             CachedChunk {
-                hash,
+                source: source.into(),
                 func: func.clone(),
             },
         );
@@ -162,14 +223,54 @@ impl LuaState {
     }
 }
 
-/// FNV-1a 64 of the source text (cache validation, not security).
-fn source_hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+/// Bytecode of the last compiled source per chunk name, shared by all states of the OS process.
+/// Bytecode is only ever produced by our own compiler from the same source (never loaded from
+/// outside), so undumping it is safe; the source text is compared on every lookup.
+static BYTECODE: LazyLock<Mutex<BytecodeCache>> =
+    LazyLock::new(|| Mutex::new(FnvHashMap::default()));
+
+/// Chunk name → (source text, bytecode compiled from it).
+type BytecodeCache = FnvHashMap<Arc<str>, (Box<str>, Arc<[u8]>)>;
+
+fn shared_bytecode(name: &str, source: &str) -> Option<Arc<[u8]>> {
+    let cache = BYTECODE.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.get(name) {
+        Some((src, bc)) if &**src == source => Some(bc.clone()),
+        _ => None,
     }
-    h ^ s.len() as u64
+}
+
+fn store_bytecode(name: &str, source: &str, bc: Vec<u8>) {
+    let mut cache = BYTECODE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.insert(Arc::from(name), (source.into(), Arc::from(bc)));
+}
+
+/// Point the `_ENV` upvalue of a main chunk at `env`.
+///
+/// Lua 5.4 guarantees that a main chunk loaded by `lua_load` has `_ENV` as its first upvalue
+/// (even when stripped of debug info), so this is a direct `lua_setupvalue(f, 1)` rather than
+/// mlua's name-based search.
+fn set_chunk_env(lua: &Lua, func: &Function, env: &Table) -> Result<(), Error> {
+    let (f, e) = (Value::Function(func.clone()), Value::Table(env.clone()));
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: the state lock is held. lua_checkstack reports failure by value;
+        // push_value of two references copies stack slots; lua_setupvalue on a Lua closure's
+        // existing upvalue 1 assigns it (with a GC barrier) and never raises or allocates; the
+        // stack top is restored before returning.
+        unsafe {
+            let top = mlua::ffi::lua_gettop(state);
+            if mlua::ffi::lua_checkstack(state, 2) == 0 {
+                return Err(Error::internal("Lua stack overflow"));
+            }
+            let pushed = raw.push_value(&f).and_then(|_| raw.push_value(&e));
+            if pushed.is_ok() {
+                mlua::ffi::lua_setupvalue(state, -2, 1);
+            }
+            mlua::ffi::lua_settop(state, top);
+            pushed.map_err(vm_err)
+        }
+    })
 }
 
 #[cold]

@@ -1,0 +1,419 @@
+//! `wippy run` as a child process: boot, logs, SIGTERM → exit 0, a second signal → exit 1,
+//! JSON logs from the first line, boot/config errors → `Error: …` and exit 1, `run list`,
+//! `version`, usage errors.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wippy");
+
+fn manifest(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn wippy() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("RUST_LOG")
+        .env_remove("WIPPY_SHUTDOWN_DELAY")
+        .env("WIPPY_NODE_ID", "local");
+    c
+}
+
+/// A running `wippy` with its stderr lines on a channel.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wippy");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Running {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait for a stderr line containing `needle`.
+    fn expect_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line containing {needle:?}; saw:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of our own child; no memory is involved.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Wait for exit (bounded) and collect the remaining stderr.
+    fn wait(mut self) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("wippy did not exit; saw:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        (status, self.seen)
+    }
+}
+
+fn project(index: &str, config: Option<&str>) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("wippy.lock"),
+        "directories: {modules: .wippy, src: ./src}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.path().join("src")).unwrap();
+    std::fs::write(d.path().join("src/_index.yaml"), index).unwrap();
+    if let Some(c) = config {
+        std::fs::write(d.path().join(".wippy.yaml"), c).unwrap();
+    }
+    d
+}
+
+const HOSTS: &str = r#"version: "1.0"
+namespace: app
+entries:
+  - {name: processes, kind: process.host, lifecycle: {auto_start: true}}
+  - {name: settings, kind: registry.entry, port: 8080}
+"#;
+
+#[test]
+fn run_boots_logs_entries_and_stops_on_sigterm_with_exit_0() {
+    let mut c = wippy();
+    c.args(["run", "-d"]).arg(manifest("examples/hello"));
+    let mut r = Running::start(c);
+    r.expect_line("entry demo:greet (function.lua)");
+    r.expect_line("runtime ready");
+    r.signal(libc::SIGTERM);
+    r.expect_line("received shutdown signal");
+    r.expect_line("shutdown complete");
+    let (status, lines) = r.wait();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+    for id in ["demo:cli (process.lua)", "demo:terminal (terminal.host)"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("entry {id}"))),
+            "{id} not logged: {lines:#?}"
+        );
+    }
+}
+
+#[test]
+fn auto_start_host_runs_and_sigint_stops_it() {
+    let d = project(HOSTS, None);
+    let mut c = wippy();
+    c.arg("run").arg("-d").arg(d.path());
+    let mut r = Running::start(c);
+    r.expect_line("process host app:processes running");
+    r.expect_line("runtime ready");
+    r.signal(libc::SIGINT);
+    r.expect_line("process host app:processes stopped");
+    let (status, lines) = r.wait();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+}
+
+#[test]
+fn second_signal_during_shutdown_exits_1() {
+    let d = project(HOSTS, None);
+    let mut c = wippy();
+    c.arg("run")
+        .arg("-d")
+        .arg(d.path())
+        .env("WIPPY_SHUTDOWN_DELAY", "30s");
+    let mut r = Running::start(c);
+    r.expect_line("runtime ready");
+    r.signal(libc::SIGTERM);
+    r.expect_line("draining for 30s");
+    let t = Instant::now();
+    r.signal(libc::SIGTERM);
+    let (status, lines) = r.wait();
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "exit was not immediate"
+    );
+    assert!(lines.iter().any(|l| l.contains("force exit")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("shutdown complete")));
+}
+
+#[test]
+fn json_logs_from_the_first_line_including_config_warnings() {
+    let d = project(
+        HOSTS,
+        Some("version: \"1.0\"\nlogger: {encoding: json}\nregistry: {no_such_key: 1}\n"),
+    );
+    let mut c = wippy();
+    c.arg("run").arg("-d").arg(d.path());
+    let mut r = Running::start(c);
+    r.expect_line("runtime ready");
+    r.signal(libc::SIGTERM);
+    let (status, lines) = r.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(lines.len() > 3);
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        for k in ["level", "ts", "logger", "msg"] {
+            assert!(v.get(k).is_some(), "{k} missing in {l}");
+        }
+    }
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        first["level"], "warn",
+        "the config warning comes first: {lines:#?}"
+    );
+    assert!(first["msg"].as_str().unwrap().contains("no_such_key"));
+}
+
+#[test]
+fn silent_flag_prints_nothing() {
+    let d = project(HOSTS, None);
+    let mut c = wippy();
+    c.arg("run").arg("-s").arg("-d").arg(d.path());
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_sigterm_handler(child.id());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Poll `/proc/<pid>/status` until the process catches SIGTERM (its handler is installed).
+fn wait_for_sigterm_handler(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGTERM - 1)) != 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM handler never installed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn run_to_end(c: &mut Command) -> (i32, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_errors_print_error_and_exit_1() {
+    let cases = [
+        (
+            "version: \"2.0\"\n",
+            "Error: invalid configuration: .wippy.yaml:1: version: unsupported config version \"2.0\" (expected \"1.0\")\n",
+        ),
+        (
+            "logger: {level: info}\n",
+            "Error: invalid configuration: .wippy.yaml: version: version is required and must be \"1.0\"\n",
+        ),
+        (
+            "version: \"1.0\"\nshutdown: {timeout: soon}\n",
+            "Error: invalid configuration: .wippy.yaml:2: shutdown.timeout: invalid duration \"soon\"",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let d = project(HOSTS, Some(cfg));
+        let (code, _, err) = run_to_end(wippy().arg("run").arg("-d").arg(d.path()));
+        assert_eq!(code, 1, "{cfg}: {err}");
+        assert!(err.starts_with(want), "{cfg}:\n got {err:?}\nwant {want:?}");
+        assert_eq!(err.lines().count(), 1, "only the error line: {err}");
+    }
+    let d = project(HOSTS, None);
+    let (code, _, err) = run_to_end(
+        wippy()
+            .args(["run", "--set", "registry.history_type=postgresql", "-d"])
+            .arg(d.path()),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: invalid configuration: --set registry.history_type=postgresql: registry.history_type: expected one of"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_lock_and_bad_entries_print_error_and_exit_1() {
+    let d = project(HOSTS, None);
+    std::fs::write(
+        d.path().join("wippy.lock"),
+        "directories:\n  modules: .wippy\n  src: \"\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_to_end(wippy().args(["run", "-s", "-d"]).arg(d.path()));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: load entries: ")
+            && err.contains("wippy.lock:1: directories.src must not be empty"),
+        "{err}"
+    );
+
+    let d = project(HOSTS, None);
+    std::fs::write(
+        d.path().join("wippy.lock"),
+        "directories: {modules: .wippy, src: ./src}\nmodules:\n  - {name: acme/missing, version: 1.0.0}\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_to_end(wippy().args(["run", "-s", "-d"]).arg(d.path()));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("module acme/missing@1.0.0 is not installed"),
+        "{err}"
+    );
+
+    let d = project(
+        "version: \"1.0\"\nnamespace: app\nentries:\n  - {name: h, kind: process.host, host: {workers: -1}}\n",
+        None,
+    );
+    let (code, _, err) = run_to_end(wippy().args(["run", "-s", "-d"]).arg(d.path()));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: apply entries: operation rejected for entry app:h: workers must be greater than 0\n"
+    );
+
+    let d = project(
+        HOSTS,
+        Some("version: \"1.0\"\noverride:\n  \"app:nope:port\": 1\n"),
+    );
+    let (code, _, err) = run_to_end(wippy().args(["run", "-s", "-d"]).arg(d.path()));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: load entries: pipeline stage override failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn commands_list_and_missing_command() {
+    let (code, out, _) = run_to_end(
+        wippy()
+            .args(["run", "list", "-d"])
+            .arg(manifest("examples/hello")),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "COMMAND  DESCRIPTION    ENTRY\n-------  -------------  -----\nhello    Greet someone  demo:cli\n"
+    );
+    let (code, _, err) = run_to_end(
+        wippy()
+            .args(["run", "-d"])
+            .arg(manifest("examples/hello"))
+            .arg("nosuch"),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: command \"nosuch\" not found\n");
+}
+
+/// Until the Lua engine is merged the terminal host does not exist; after the merge this
+/// test must show `hi Bob` on stdout and exit 0.
+#[test]
+fn command_run_reports_the_missing_terminal_host() {
+    let (code, _, err) = run_to_end(
+        wippy()
+            .args(["run", "-d"])
+            .arg(manifest("examples/hello"))
+            .args(["hello", "Bob"]),
+    );
+    if wippy::boot::services::ENGINE_AVAILABLE {
+        return;
+    }
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: terminal host not available\n");
+}
+
+#[test]
+fn version_and_usage_errors() {
+    let (code, out, _) = run_to_end(wippy().arg("version"));
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("wippy {}\n", env!("CARGO_PKG_VERSION")));
+    let (code, _, err) = run_to_end(wippy().arg("frobnicate"));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
+    let (code, _, err) = run_to_end(wippy().args(["run", "--workers", "many"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: invalid value 'many' for '--workers <N>'"),
+        "{err}"
+    );
+    let (code, out, _) = run_to_end(wippy().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(out.contains("registry"));
+}

@@ -1,0 +1,3 @@
+-- error: 3:1: ambiguous syntax (function call x new statement) near '('
+f()
+(g)()

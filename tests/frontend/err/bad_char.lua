@@ -1,0 +1,2 @@
+-- error: 2:7: unexpected symbol near '$'
+local $x = 1

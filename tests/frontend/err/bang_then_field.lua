@@ -1,0 +1,2 @@
+-- error: 2:13: unexpected symbol near '.'
+local a = x!.y

@@ -1,0 +1,2 @@
+-- error: 2:3: syntax error near '+'
+x + 1

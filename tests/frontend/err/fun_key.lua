@@ -1,0 +1,2 @@
+-- error: 2:15: <name> expected near 'fun'
+local f = obj:fun()

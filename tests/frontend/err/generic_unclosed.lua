@@ -1,0 +1,2 @@
+-- error: 2:26: '>' expected near '='
+local b: Box<Box<number> = nil

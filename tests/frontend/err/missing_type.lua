@@ -1,0 +1,2 @@
+-- error: 2:10: type expected near '='
+local x: = 1

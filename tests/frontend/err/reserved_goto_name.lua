@@ -1,0 +1,2 @@
+-- error: 2:7: <name> expected near 'goto'
+local goto = 1

@@ -1,0 +1,2 @@
+-- error: 2:7: <name> expected near 'is'
+local is = 1

@@ -1,0 +1,2 @@
+-- error: 3:1: '=' expected near <eof>
+type X

@@ -1,0 +1,2 @@
+-- error: 2:18: <name> expected near '('
+local x: number @(1) = 1
