@@ -24,7 +24,17 @@ pub struct App {
     pub engine: Arc<Engine>,
     rt: Option<Runtime>,
     shutdown_rx: crossbeam_channel::Receiver<()>,
+    exits: crossbeam_channel::Receiver<Pid>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Reports every process exit (installed after the engine's hooks, so it runs after them).
+struct ExitFeed(crossbeam_channel::Sender<Pid>);
+
+impl wippy::rt::Lifecycle for ExitFeed {
+    fn on_complete(&self, pid: &Pid, _r: &Result<Value, Error>) {
+        let _ = self.0.send(pid.clone());
+    }
 }
 
 /// The default host processes run on in test apps.
@@ -75,6 +85,8 @@ impl App {
         let (sys, rt, rx) = system();
         let engine = engine::install(&sys);
         terminal::install(&sys);
+        let (etx, erx) = crossbeam_channel::unbounded();
+        sys.handle.add_lifecycle(Arc::new(ExitFeed(etx)));
         // Boot order: freeze the dispatcher, seal the app context, then load entries.
         sys.handle.dispatcher().freeze();
         sys.handle.app_context().seal();
@@ -84,6 +96,7 @@ impl App {
             engine,
             rt: Some(rt),
             shutdown_rx: rx,
+            exits: erx,
             _dir: dir,
         })
     }
@@ -177,14 +190,24 @@ impl App {
             .unwrap_or_else(|_| Err(Error::internal("test timeout waiting for call")))
     }
 
-    /// Run `entry` as a terminal command; returns the exit code once the shutdown fired.
+    /// Run `entry` as a terminal command; returns the exit code once it ended and the
+    /// shutdown fired.
     pub fn run_command(&self, entry: &str, args: &[&str]) -> Result<i32, Error> {
-        terminal::exec(
+        let pid = terminal::exec(
             &self.sys,
             None,
             entry,
             args.iter().map(|s| s.to_string()).collect(),
         )?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.exits.recv_timeout(left) {
+                Ok(p) if p == pid => break,
+                Ok(_) => continue,
+                Err(_) => return Err(Error::internal("test timeout waiting for the command")),
+            }
+        }
         self.shutdown_rx
             .recv_timeout(Duration::from_secs(20))
             .map_err(|_| Error::internal("test timeout waiting for shutdown"))?;

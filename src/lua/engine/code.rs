@@ -18,12 +18,13 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use fnv::FnvHashMap;
 use mlua::Lua;
 use wippy_rt::{Error, Kind, Value};
 
+use crate::lua::frontend::TranslationCache;
 use crate::lua::modules;
 use crate::registry::{Entry, Id};
 
@@ -220,10 +221,14 @@ pub fn translate(source: &str, chunk: &str) -> Result<(String, bool), Error> {
     frontend_translate(source, chunk)
 }
 
-/// The one place that knows how sources reach the front end.
-fn frontend_translate(source: &str, _chunk: &str) -> Result<(String, bool), Error> {
-    // The typed-Lua front end is not on this branch yet: sources are plain Lua for now.
-    Ok((source.to_string(), false))
+/// The one place that knows how sources reach the front end (a process-wide translation
+/// cache: re-registering an unchanged source costs a hash and a compare).
+fn frontend_translate(source: &str, chunk: &str) -> Result<(String, bool), Error> {
+    static CACHE: LazyLock<TranslationCache> = LazyLock::new(TranslationCache::default);
+    match CACHE.get(source, chunk) {
+        Ok(t) => Ok((t.code_lossy().into_owned(), t.needs_type_runtime())),
+        Err(e) => Err(Error::invalid(format!("syntax error: {e}")).with_detail("entry", chunk)),
+    }
 }
 
 thread_local! {

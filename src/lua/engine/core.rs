@@ -73,7 +73,10 @@ pub(crate) enum Op {
     Call(CallRequest),
     /// `process.exec`: spawn the request and resume with the child's result or error.
     Exec(crate::system::process_manager::StartRequest),
-    /// A dispatcher command; the completion is converted by `conv`.
+    /// A dispatcher command; the completion is converted by `conv`. The extension point for
+    /// modules whose work is done by a command handler (no module of this crate needs one
+    /// yet: timers, calls and exec hand completions to the runtime directly).
+    #[allow(dead_code)]
     Command(Box<dyn Command>, Conv),
     /// A blocking job run on a helper thread (terminal reads); converted by `conv`.
     Job(Box<dyn FnOnce() -> Result<Value, Error> + Send>, Conv),
@@ -205,12 +208,6 @@ impl<T> Slab<T> {
         self.items.clear();
         self.free.clear();
     }
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|v| (i as u32, v)))
-    }
 }
 
 /// Source of unique core epochs (channel waiters of a finished incarnation are ignored).
@@ -275,8 +272,6 @@ pub(crate) struct Core {
     /// Live timers and tickers (cancelled when the process ends).
     pub timers: FnvHashMap<String, TimerHandle>,
 
-    /// The main task finished: its result.
-    pub result: Option<Result<Value, Error>>,
     /// Terminal context, for processes on a terminal host.
     pub terminal: Option<Arc<super::modules::io::TerminalCtx>>,
     /// Recently parsed destination PIDs (`process.send` in a loop parses once).
@@ -323,7 +318,6 @@ impl Core {
             link_down: false,
             next_topic: 0,
             timers: FnvHashMap::default(),
-            result: None,
             terminal: None,
             pid_cache: Default::default(),
             pid_cache_next: 0,
@@ -346,16 +340,6 @@ impl Core {
     pub fn wake(&mut self, task: TaskId, args: Vec<LuaValue>) {
         if let Some(t) = self.tasks.get_mut(task) {
             t.args = args;
-            self.queue.push_back(task);
-        }
-    }
-
-    /// Like [`wake`](Self::wake), filling the task's own (reused) argument buffer.
-    #[inline]
-    pub fn wake_with(&mut self, task: TaskId, fill: impl FnOnce(&mut Vec<LuaValue>)) {
-        if let Some(t) = self.tasks.get_mut(task) {
-            t.args.clear();
-            fill(&mut t.args);
             self.queue.push_back(task);
         }
     }
@@ -470,11 +454,6 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Result<R, CoreErro
     let cell = unsafe { &*p };
     let mut c = cell.try_borrow_mut().map_err(|_| CoreError::Busy)?;
     Ok(f(&mut c))
-}
-
-/// True when a process core is current on this thread.
-pub(crate) fn in_process() -> bool {
-    !CURRENT.with(Cell::get).is_null()
 }
 
 /// The heap cell holding a process's core, owned like a `Box` by the process object.

@@ -399,9 +399,17 @@ pub(crate) fn prepare_state(
     r
 }
 
-/// Install the typed-Lua type runtime into a state.
-fn install_type_runtime(_lua: &Lua) -> Result<(), Error> {
-    Ok(())
+/// Install the typed-Lua type runtime into a state (once; it lives in the state's base).
+fn install_type_runtime(lua: &Lua) -> Result<(), Error> {
+    let present: bool = lua
+        .globals()
+        .raw_get::<LuaValue>(crate::lua::frontend::TYPES_ENTRY_GLOBAL)
+        .map(|v| !v.is_nil())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    crate::lua::frontend::install_type_runtime(lua).map_err(vm_error)
 }
 
 /// Call `f` with no arguments in protected mode; its first result, or the raised error.

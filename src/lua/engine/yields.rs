@@ -103,27 +103,6 @@ where
     wrapper_factory(lua)?.call(inner)
 }
 
-/// Two-value result of a hot blocking callback: `MARK, nil` (suspend), `RAISE, msg`, or
-/// ordinary values.
-pub(crate) type Ret2 = (LuaValue, LuaValue);
-
-/// [`suspend`] for [`Ret2`] callbacks.
-#[inline]
-pub(crate) fn suspend2(op: Op) -> Result<Ret2, CoreError> {
-    with_core(|c| c.pending = Some(op))?;
-    super::preempt::set_op_pending(true);
-    Ok((LuaValue::LightUserData(mark()), LuaValue::Nil))
-}
-
-/// Raise `msg` from a [`Ret2`] callback.
-#[inline]
-pub(crate) fn raise2(lua: &Lua, msg: &str) -> mlua::Result<Ret2> {
-    Ok((
-        LuaValue::LightUserData(raise::sentinel()),
-        LuaValue::String(lua.create_string(msg)?),
-    ))
-}
-
 /// Store `op` for the current task and return the marker the trampoline yields.
 pub(crate) fn suspend(lua: &Lua, op: Op) -> mlua::Result<MultiValue> {
     match with_core(|c| c.pending = Some(op)) {
