@@ -254,28 +254,37 @@ fn batched_sends_keep_order_and_causality() {
     });
     // T forwards whatever it gets to R as "r".
     let r2 = rpid.clone();
-    let (tpid, _t) = spawn(&h, FnProc::new(move |cx, events, out| {
-        for e in events.drain(..) {
-            if let Event::Message(_) = e {
-                cx.handle().send(msg(cx.pid(), &r2, "r"))?;
+    let (tpid, _t) = spawn(
+        &h,
+        FnProc::new(move |cx, events, out| {
+            for e in events.drain(..) {
+                if let Event::Message(_) = e {
+                    cx.handle().send(msg(cx.pid(), &r2, "r"))?;
+                }
             }
-        }
-        out.set_status(Status::Idle);
-        Ok(())
-    }));
+            out.set_status(Status::Idle);
+            Ok(())
+        }),
+    );
     let (r3, t3) = (rpid.clone(), tpid.clone());
-    let (_s, sexit) = spawn(&h, FnProc::new(move |cx, _, out| {
-        let hd = cx.handle();
-        hd.send(msg(cx.pid(), &r3, "a0"))?;
-        hd.send(msg(cx.pid(), &r3, "a1"))?; // second in a row: batching starts
-        hd.send(msg(cx.pid(), &t3, "b"))?;
-        hd.send(msg(cx.pid(), &r3, "a2"))?;
-        // Errors are still immediate while batching.
-        let dead = Pid::parse("{app:test|0xfffff}").unwrap();
-        assert_eq!(hd.send(msg(cx.pid(), &dead, "x")).unwrap_err().message(), "process not found");
-        out.finish(Ok(Value::Nil));
-        Ok(())
-    }));
+    let (_s, sexit) = spawn(
+        &h,
+        FnProc::new(move |cx, _, out| {
+            let hd = cx.handle();
+            hd.send(msg(cx.pid(), &r3, "a0"))?;
+            hd.send(msg(cx.pid(), &r3, "a1"))?; // second in a row: batching starts
+            hd.send(msg(cx.pid(), &t3, "b"))?;
+            hd.send(msg(cx.pid(), &r3, "a2"))?;
+            // Errors are still immediate while batching.
+            let dead = Pid::parse("{app:test|0xfffff}").unwrap();
+            assert_eq!(
+                hd.send(msg(cx.pid(), &dead, "x")).unwrap_err().message(),
+                "process not found"
+            );
+            out.finish(Ok(Value::Nil));
+            Ok(())
+        }),
+    );
     wait(&sexit).unwrap();
     assert_eq!(wait(&rexit).unwrap(), Value::str("a0,a1,a2,r"));
     rt.shutdown(Duration::from_secs(1));
