@@ -289,3 +289,32 @@ fn batched_sends_keep_order_and_causality() {
     assert_eq!(wait(&rexit).unwrap(), Value::str("a0,a1,a2,r"));
     rt.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn local_node_id_and_empty_node_address_the_same_process() {
+    let rt = Builder::new()
+        .workers(1)
+        .pin(false)
+        .node_id("n1")
+        .build()
+        .unwrap();
+    let h = rt.handle();
+    h.add_host(HOST, HostConfig::default()).unwrap();
+    let (pid, exit) = spawn(
+        &h,
+        FnProc::new(|_, events, out| {
+            if events.drain(..).any(|e| matches!(e, Event::Message(_))) {
+                out.finish(Ok(Value::Nil));
+            } else {
+                out.set_status(Status::Idle);
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(pid.as_str(), "{n1@app:test|0x00001}");
+    let short = Pid::parse("{app:test|0x00001}").unwrap();
+    assert!(h.is_alive(&short));
+    h.send(msg(&Pid::zero(), &short, 1)).unwrap();
+    wait(&exit).unwrap();
+    rt.shutdown(Duration::from_secs(1));
+}

@@ -437,7 +437,14 @@ fn completer_created_in_init_is_delivered_to_the_first_steps() {
 
 #[test]
 fn builder_rejects_absurd_worker_counts() {
-    let e = Builder::new().workers(1_000_000).pin(false).build().unwrap_err();
+    let e = Builder::new()
+        .workers(1_000_000)
+        .pin(false)
+        .build()
+        .unwrap_err();
     assert_eq!(e.kind(), &Kind::INVALID);
-    assert!(e.message().contains("workers must be between 1 and 4096"), "{e}");
+    assert!(
+        e.message().contains("workers must be between 1 and 4096"),
+        "{e}"
+    );
 }
