@@ -10,6 +10,7 @@ pub mod factory;
 pub mod functions;
 pub mod lifecycle;
 pub mod names;
+pub mod process_manager;
 pub mod shutdown;
 pub mod supervisor;
 pub mod topology;
