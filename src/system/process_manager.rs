@@ -120,6 +120,9 @@ impl Watchers {
 struct Hook {
     watchers: Arc<Watchers>,
     handle: Handle,
+    /// Deliver EXIT to `monitor = true` parents here: only without the topology, which does
+    /// it itself (two EXITs otherwise).
+    monitors: bool,
 }
 
 impl Lifecycle for Hook {
@@ -128,7 +131,7 @@ impl Lifecycle for Hook {
             Some(Value::Opaque(o)) => o.clone().downcast::<Watch>().ok(),
             _ => None,
         };
-        let monitor_parent = if opts.monitor {
+        let monitor_parent = if opts.monitor && self.monitors {
             opts.parent.clone()
         } else {
             None
@@ -201,6 +204,7 @@ pub fn install(sys: &Arc<System>) -> Arc<ProcessManager> {
     sys.handle.add_lifecycle(Arc::new(Hook {
         watchers,
         handle: sys.handle.clone(),
+        monitors: crate::system::topology::Topology::of(&sys.handle).is_none(),
     }));
     let pm = Arc::new(ProcessManager {
         handle: sys.handle.clone(),

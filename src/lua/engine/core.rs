@@ -80,6 +80,9 @@ pub(crate) enum Op {
     Command(Box<dyn Command>, Conv),
     /// A blocking job run on a helper thread (terminal reads); converted by `conv`.
     Job(Box<dyn FnOnce() -> Result<Value, Error> + Send>, Conv),
+    /// `process.upgrade(source?, ...)`: replace the running code after this step, keeping
+    /// the PID, the mailbox and the links (see `process::upgraded`).
+    Upgrade(Option<String>, Vec<Value>),
 }
 
 /// How a completion becomes the resumed task's values.
@@ -274,6 +277,8 @@ pub(crate) struct Core {
 
     /// Terminal context, for processes on a terminal host.
     pub terminal: Option<Arc<super::modules::io::TerminalCtx>>,
+    /// A requested upgrade: new source (None = same entry) and input.
+    pub upgrade: Option<(Option<String>, Vec<Value>)>,
     /// Recently parsed destination PIDs (`process.send` in a loop parses once).
     pid_cache: [Option<(Pid,)>; PID_CACHE],
     pid_cache_next: usize,
@@ -319,6 +324,7 @@ impl Core {
             next_topic: 0,
             timers: FnvHashMap::default(),
             terminal: None,
+            upgrade: None,
             pid_cache: Default::default(),
             pid_cache_next: 0,
         }
@@ -352,7 +358,15 @@ impl Core {
             }
         }
         let s = std::str::from_utf8(text).map_err(|_| Error::invalid("invalid pid"))?;
-        let p = Pid::parse(s)?;
+        let p = match Pid::parse(s) {
+            Ok(p) => p,
+            // Not a PID: a registered name of the topology (never cached: names move).
+            Err(e) => {
+                return crate::system::topology::Topology::of(&self.handle)
+                    .and_then(|t| t.names().get(s))
+                    .ok_or(e);
+            }
+        };
         let i = self.pid_cache_next % PID_CACHE;
         self.pid_cache[i] = Some((p.clone(),));
         self.pid_cache_next = self.pid_cache_next.wrapping_add(1);

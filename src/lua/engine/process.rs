@@ -74,6 +74,8 @@ pub struct LuaProcess {
     outcome: Option<Result<Value, Error>>,
     preemptions: u64,
     closed: bool,
+    /// Carried over from the process this one upgrades: undelivered mailbox and trap_links.
+    inherit: Option<(std::collections::VecDeque<wippy_rt::Package>, bool)>,
 }
 
 impl LuaProcess {
@@ -89,6 +91,7 @@ impl LuaProcess {
             outcome: None,
             preemptions: 0,
             closed: false,
+            inherit: None,
         }
     }
 
@@ -113,6 +116,7 @@ impl LuaProcess {
             outcome: None,
             preemptions: 0,
             closed: false,
+            inherit: None,
         }
     }
 
@@ -139,6 +143,11 @@ impl LuaProcess {
             Arc::new(context_of(cx.options())),
         ));
         core.borrow_mut().terminal = super::modules::io::terminal_for(&self.engine, cx);
+        if let Some((mailbox, trap)) = self.inherit.take() {
+            let mut c = core.borrow_mut();
+            c.mailbox = mailbox;
+            c.trap_links = trap;
+        }
         let r = prepare_state(&mut st, &core, &entry, &plan, Some(cx.pid().clone())).and_then(
             |module| {
                 let func = resolve_method(&module, method)?;
@@ -282,6 +291,9 @@ fn run(
                         }
                     }
                     apply_op(engine, lua, cx, core, tid, op)?;
+                    if cell.borrow().upgrade.is_some() {
+                        return Ok(Flow::Upgrade);
+                    }
                 }
                 Outcome::Bare => cell.borrow_mut().bare.push(tid),
                 Outcome::Preempted => {
@@ -357,6 +369,7 @@ enum Flow {
     Done(Result<Value, Error>),
     Preempted,
     Status(Status),
+    Upgrade,
 }
 
 /// Bind modules and libraries into the state, then run the entry chunk and return its value.
@@ -490,6 +503,7 @@ fn apply_op(
     };
     match op {
         Op::Queued | Op::Requeued | Op::Park => {}
+        Op::Upgrade(source, input) => core.borrow_mut().upgrade = Some((source, input)),
         Op::Spawn(f) => {
             let th = lua.create_thread(f).map_err(vm_error)?;
             let mut c = core.borrow_mut();
@@ -583,6 +597,33 @@ fn complete(lua: &Lua, c: &mut Core, tag: u64, result: Result<Value, Error>) -> 
     Ok(())
 }
 
+/// The process replacing this one after `process.upgrade`: same PID (the runtime keeps the
+/// cell and its event queue), the undelivered mailbox and `trap_links` carried over; links,
+/// monitors and names live in the topology under the PID and stay. Subscriptions, channels
+/// and coroutines of the old code end with it.
+fn upgraded(
+    engine: &Arc<Engine>,
+    mode: &Mode,
+    core: &CoreBox,
+) -> Result<(LuaProcess, String, Vec<Value>), Error> {
+    let Mode::Process { entry_id } = mode else {
+        return Err(Error::internal("upgrade: only processes can be upgraded"));
+    };
+    let mut c = core.borrow_mut();
+    let (source, input) = c.upgrade.take().unwrap_or((None, Vec::new()));
+    let source = source
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| entry_id.clone());
+    let entry = engine
+        .code
+        .get(&source)
+        .filter(|e| e.kind == super::code::LuaKind::Process)
+        .ok_or_else(|| Error::internal(format!("upgrade: no factory: {source}")))?;
+    let mut next = LuaProcess::process(engine.clone(), &source);
+    next.inherit = Some((std::mem::take(&mut c.mailbox), c.trap_links));
+    Ok((next, entry.method.clone(), input))
+}
+
 #[cold]
 pub(crate) fn vm_error(e: mlua::Error) -> Error {
     errors::lua_error_to_rt(&e)
@@ -645,6 +686,11 @@ impl Process for LuaProcess {
             }
             Ok(Flow::Preempted) => {
                 out.set_status(Status::Continue);
+                Ok(())
+            }
+            Ok(Flow::Upgrade) => {
+                let (next, method, input) = upgraded(engine, mode, core)?;
+                out.upgrade(Box::new(next), method, input);
                 Ok(())
             }
             Ok(Flow::Status(s)) => {

@@ -108,7 +108,15 @@ fn str_arg(
 
 /// Resolve a destination: a PID string, else a registered name.
 fn resolve(dest: &str) -> Result<Pid, Error> {
-    Pid::parse(dest).map_err(|_| unresolved(dest))
+    Pid::parse(dest).or_else(|_| {
+        // Then a registered name (the topology's LOCAL registry).
+        with_core(|c| {
+            crate::system::topology::Topology::of(&c.handle).and_then(|t| t.names().get(dest))
+        })
+        .ok()
+        .flatten()
+        .ok_or_else(|| unresolved(dest))
+    })
 }
 
 /// Convert call arguments `args[from..]` to payload values.
