@@ -43,6 +43,7 @@ use wippy_rt::{Error, Kind, Pid, SpawnOptions, Value};
 
 use crate::registry::{Entry, EntryEvent, Id, OpKind};
 use crate::system::System;
+use crate::system::process_manager::{self, ProcessManager, StartOptions, StartRequest};
 use crate::system::supervisor::{LifecycleConfig, Service, ServiceCtx, ServiceSpec, Supervisor};
 use crate::system::topology::{CancelArg, Topology, Watch};
 
@@ -249,30 +250,34 @@ impl ServiceEntry {
     }
 }
 
-/// Spawns `process` on `host` through the process factories.
-struct FactorySpawner {
-    system: Arc<System>,
+/// Spawns `process` on `host` through the process manager (the same path as
+/// `process.spawn`: factory, method, input, lifecycle options).
+struct ManagerSpawner {
+    pm: Arc<ProcessManager>,
     entry: ServiceEntry,
 }
 
-impl ChildSpawner for FactorySpawner {
-    fn spawn(&self, mut opts: SpawnOptions) -> Result<Pid, Error> {
-        let f = self.system.factories.require(&self.entry.process)?;
-        let p = f.create()?;
-        opts.source = Some(self.entry.process.clone());
-        self.system.handle.spawn(
-            &self.entry.host,
-            p,
-            f.default_method(),
-            self.entry.input.clone(),
-            opts,
-        )
+impl ChildSpawner for ManagerSpawner {
+    fn spawn(&self, opts: SpawnOptions) -> Result<Pid, Error> {
+        self.pm.start(StartRequest {
+            host: self.entry.host.clone(),
+            source: self.entry.process.clone(),
+            input: self.entry.input.clone(),
+            options: StartOptions {
+                parent: opts.parent,
+                monitor: opts.monitor,
+                link: opts.link,
+                name: opts.name,
+            },
+            attrs: opts.attrs,
+            ..StartRequest::default()
+        })
     }
 }
 
 /// The `process.service` kind manager state.
 struct Manager {
-    system: Arc<System>,
+    pm: Arc<ProcessManager>,
     topology: Arc<Topology>,
     supervisor: Arc<Supervisor>,
     services: Mutex<FnvHashMap<String, Arc<ProcessService>>>,
@@ -289,8 +294,8 @@ impl Manager {
             return self.supervisor.remove_in(ev.tx, &id);
         }
         let parsed = ServiceEntry::parse(&ev.entry)?;
-        let spawner: Arc<dyn ChildSpawner> = Arc::new(FactorySpawner {
-            system: self.system.clone(),
+        let spawner: Arc<dyn ChildSpawner> = Arc::new(ManagerSpawner {
+            pm: self.pm.clone(),
             entry: parsed.clone(),
         });
         let svc = {
@@ -333,7 +338,7 @@ pub fn install(system: &Arc<System>) -> Result<(), Error> {
         Error::unavailable("process.service needs the supervisor installed first")
     })?;
     let m = Manager {
-        system: system.clone(),
+        pm: process_manager::install(system),
         topology,
         supervisor,
         services: Mutex::new(FnvHashMap::default()),

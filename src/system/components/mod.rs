@@ -8,7 +8,7 @@
 //! | `finder` | registry | publishes [`keys::FINDER`] | — |
 //! | `supervisor` | registry | installs the [`Supervisor`] (registry transaction participant), publishes [`keys::SUPERVISOR`] | stop: `shutdown` (every service stopped, last started first) |
 //! | `topology` | pidgen, dispatcher | installs the topology: links, monitors, names, the system lifecycle hook ([`crate::system::topology::install`]) | — |
-//! | `lifecycle` | topology, supervisor | — (process lifecycle hooks: next issue) | — |
+//! | `lifecycle` | topology, supervisor, lua.engine | `process.service` manager, the process system's Lua surface | — |
 //! | `factory` | registry | publishes [`keys::FACTORIES`] | — |
 //! | `functions` | registry, dispatcher | publishes [`keys::FUNCTIONS`] | — |
 //!
@@ -231,7 +231,11 @@ impl Component for TopologyComponent {
     }
 }
 
-/// `lifecycle` (filled by the supervision work: process lifecycle hooks and events).
+/// `lifecycle`: the `process.service` kind manager and the process system's Lua surface
+/// (monitored/linked spawns, monitor/link, cancel/terminate, names, spawner, upgrade, the
+/// `events` and `registry` modules) — [`crate::services::service::install`] and
+/// [`crate::lua::modules::process_system::install`]. After `lua.engine`, whose `process`
+/// module the surface extends.
 #[derive(Debug)]
 pub struct LifecycleComponent;
 
@@ -240,9 +244,11 @@ impl Component for LifecycleComponent {
         "lifecycle"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["topology", "supervisor"]
+        &["topology", "supervisor", "lua.engine"]
     }
-    fn load(&self, _cx: &BootCx<'_>) -> Result<(), Error> {
+    fn load(&self, cx: &BootCx<'_>) -> Result<(), Error> {
+        crate::services::service::install(cx.system)?;
+        crate::lua::modules::process_system::install(cx.system)?;
         Ok(())
     }
 }

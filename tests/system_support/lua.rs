@@ -1,0 +1,107 @@
+//! Booting the system acceptance app (`tests/apps/system`) through boot (the `lifecycle`
+//! component installs `process.service` and the process system's Lua surface), and running
+//! its test suites (function entries with `meta.type: test`) through a runner
+//! process.
+
+use std::path::Path;
+use std::time::Duration;
+
+use wippy::boot::{App, BootOptions};
+use wippy::rt::{Error, Value};
+use wippy::system::process_manager::{ProcessManager, StartRequest};
+
+/// The booted acceptance app.
+pub struct LuaApp {
+    pub app: Option<App>,
+}
+
+impl LuaApp {
+    /// Boot the app in `tests/apps/<name>`.
+    pub fn boot(name: &str) -> LuaApp {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/apps")
+            .join(name);
+        let mut o = BootOptions::new(&dir);
+        o.workers = Some(2);
+        o.settle_timeout = Duration::from_secs(20);
+        let app = App::start(o).unwrap_or_else(|e| panic!("{name} app failed to boot: {e}"));
+        LuaApp { app: Some(app) }
+    }
+
+    /// The running app.
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("app running")
+    }
+
+    /// Run process entry `id` on `host` with `input`; its result.
+    pub fn exec(&self, host: &str, id: &str, input: Vec<Value>) -> Result<Value, Error> {
+        let sys = self.app().system();
+        let pm = ProcessManager::of(sys).expect("process manager");
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        pm.start_watched(
+            StartRequest {
+                host: host.into(),
+                source: id.into(),
+                input,
+                ..StartRequest::default()
+            },
+            Box::new(move |r| {
+                let _ = tx.send(r.clone());
+            }),
+        )?;
+        rx.recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| Err(Error::internal(format!("{id} did not finish in 120 s"))))
+    }
+
+    /// Run every test of `suite` (ids sorted) through `<ns>:runner`; panics listing failures.
+    pub fn run_suite(&self, ns: &str, suite: &str) -> usize {
+        let mut ids: Vec<String> = self
+            .app()
+            .system()
+            .registry
+            .snapshot()
+            .entries()
+            .iter()
+            .filter(|e| e.meta("type").and_then(Value::as_str) == Some("test"))
+            .filter(|e| e.meta("suite").and_then(Value::as_str) == Some(suite))
+            .map(|e| e.id.to_string())
+            .collect();
+        ids.sort();
+        assert!(!ids.is_empty(), "suite {suite} has no tests");
+        let input = ids.iter().map(|s| Value::from(s.as_str())).collect();
+        let r = self
+            .exec(&format!("{ns}:processes"), &format!("{ns}:runner"), input)
+            .unwrap_or_else(|e| panic!("runner failed: {e} {e:?}"));
+        let failed = r.get("failed").and_then(Value::as_array).unwrap_or(&[]);
+        if !failed.is_empty() {
+            let lines: Vec<String> = failed
+                .iter()
+                .map(|f| {
+                    format!(
+                        "  {}: {}",
+                        f.get("id").and_then(Value::as_str).unwrap_or("?"),
+                        f.get("error").and_then(Value::as_str).unwrap_or("?")
+                    )
+                })
+                .collect();
+            panic!(
+                "suite {suite}: {} of {} tests failed:\n{}",
+                failed.len(),
+                ids.len(),
+                lines.join("\n")
+            );
+        }
+        let passed = r.get("passed").and_then(Value::as_i64).unwrap_or(0) as usize;
+        assert_eq!(passed, ids.len(), "suite {suite}: not every test reported");
+        passed
+    }
+}
+
+impl Drop for LuaApp {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown();
+        }
+    }
+}
