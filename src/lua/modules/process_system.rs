@@ -81,8 +81,9 @@ impl NameResolver for Names {
     }
 }
 
-/// Install the process-system Lua surface for `sys`: the `process` extensions (once per OS
-/// process, before any Lua state builds the module), the process manager's name resolver,
+/// Install the process-system Lua surface for `sys`: the `process` extensions and
+/// `system.supervisor` (once per OS process, before any Lua state builds the modules), the
+/// process manager's name resolver,
 /// the `events` module with its bus bridge and the `registry` module. Needs the topology and
 /// the Lua engine installed first (boot's load phase).
 ///
@@ -99,9 +100,47 @@ pub fn install(sys: &Arc<System>) -> Result<(), Error> {
     crate::lua::modules::registry::register();
     let mut r = Ok(());
     EXTEND.call_once(|| {
-        r = extend_module("process", Arc::new(extend));
+        r = extend_module("process", Arc::new(extend))
+            .and_then(|()| extend_module("system", Arc::new(extend_system)));
     });
     r
+}
+
+/// `system.supervisor.state(id)` → `{id, status, desired, details, retry_count, last_update,
+/// started_at}` or nil; `system.supervisor.states()` → array of those, sorted by id.
+fn extend_system(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    let sup = lua.create_table_with_capacity(0, 2)?;
+    sup.raw_set(
+        "state",
+        lua.create_function(|lua, id: String| {
+            let st = with_core(|c| {
+                crate::system::supervisor::Supervisor::of(&c.handle).and_then(|s| s.state(&id))
+            })
+            .ok()
+            .flatten();
+            match st {
+                Some(s) => convert::to_lua(lua, &s.to_value()),
+                None => Ok(LuaValue::Nil),
+            }
+        })?,
+    )?;
+    sup.raw_set(
+        "states",
+        lua.create_function(|lua, ()| {
+            let states = with_core(|c| {
+                crate::system::supervisor::Supervisor::of(&c.handle)
+                    .map(|s| s.states())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+            let out = lua.create_table_with_capacity(states.len(), 0)?;
+            for (i, s) in states.iter().enumerate() {
+                out.raw_set(i + 1, convert::to_lua(lua, &s.to_value())?)?;
+            }
+            Ok(out)
+        })?,
+    )?;
+    t.raw_set("supervisor", sup)
 }
 
 /// Add the functions to a freshly built `process` table.

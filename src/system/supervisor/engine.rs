@@ -243,14 +243,23 @@ impl Effects for Fx<'_> {
     }
 }
 
+/// Log a state change as upstream does: transitions at info, failures at warn (retrying) or
+/// error (gave up), the transient statuses at debug.
 fn log_state(s: &ServiceState) {
     use super::state::Status::*;
+    let id = s.id.as_str();
     match s.status {
-        Failed => {
-            log::warn!(target: "wippy::supervisor", service = s.id.as_str(), retry_count = s.retry_count; "{}: {}", s.status, s.details)
+        Failed if s.details.starts_with("gave up") => {
+            log::error!(target: "wippy::supervisor", service = id, retry_count = s.retry_count; "service failed: {}", s.details)
         }
-        _ => {
-            log::debug!(target: "wippy::supervisor", service = s.id.as_str(); "{} {}", s.status, s.details)
+        Failed => {
+            log::warn!(target: "wippy::supervisor", service = id, retry_count = s.retry_count; "service failed: {}", s.details)
+        }
+        Running | Stopped | Exited => {
+            log::info!(target: "wippy::supervisor", service = id; "service {}{}{}", s.status, if s.details.is_empty() { "" } else { ": " }, s.details)
+        }
+        Unknown | Starting | Stopping => {
+            log::debug!(target: "wippy::supervisor", service = id; "service {} {}", s.status, s.details)
         }
     }
 }

@@ -99,4 +99,27 @@ function M.state_changes_on_the_bus()
   wait_entries("watched", "stop", 1)
 end
 
+-- The supervisor's view from Lua (system.supervisor).
+function M.supervisor_state_from_lua()
+  wait_entries("flaky", "start", 5)
+  local deadline = time.now():unix() + 5
+  local st
+  repeat
+    st = system.supervisor.state("supervision:flaky")
+    if st.status == "failed" and st.details:find("gave up", 1, true) then break end
+    time.sleep("20ms")
+  until time.now():unix() > deadline
+  t.eq(st.status, "failed")
+  t.eq(st.retry_count, 5)
+  t.eq(st.desired, "running")
+  t.contains(st.details, "gave up after 5 attempts")
+  t.eq(system.supervisor.state("supervision:recorder_svc").status, "running")
+  t.is_nil(system.supervisor.state("supervision:nope"))
+  local ids = {}
+  for _, s in ipairs(system.supervisor.states()) do ids[s.id] = s.status end
+  t.eq(ids["supervision:oneshot"], "exited")
+  t.eq(ids["supervision:badconf"], "exited")
+  t.eq(ids["system:processes"], "running", "the host is a service too")
+end
+
 return M
