@@ -1,5 +1,7 @@
 //! Process-system benches: monitor + exit notification latency, name lookups, topology edge
-//! operations and the exit hook, supervisor restart latency.
+//! operations and the exit hook, supervisor restart latency; and from Lua (the bench app
+//! `tests/apps/system/bench` booted through boot): `registry.find`/`get`, monitored
+//! spawn + EXIT, `process.registry.lookup`.
 //!
 //! `cargo bench --bench system`
 
@@ -263,5 +265,131 @@ fn bench_supervisor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_notify, bench_names, bench_supervisor);
+/// Call function `id` of the booted bench app with `args` and wait for its result.
+fn call(app: &wippy::boot::App, id: &str, args: Vec<Value>) -> Value {
+    let (tx, rx) = bounded(1);
+    app.system().functions.call(
+        wippy::system::CallRequest {
+            target: id.into(),
+            args,
+            ..Default::default()
+        },
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("bench call finished")
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+fn bench_lua(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/system/bench");
+    let mut o = wippy::boot::BootOptions::new(&dir);
+    o.workers = Some(2);
+    let app = wippy::boot::App::start(o).expect("bench app boots");
+    // 10 000 plain entries like benches/registry.rs: 50 namespaces, every 10th meta.type=test.
+    let mut cs = wippy::registry::ChangeSet::new();
+    for i in 0..10_000usize {
+        let mut e = wippy::registry::Entry::new(
+            wippy::registry::Id::new(&format!("data.ns{}", i % 50), &format!("e{i}")),
+            "bench.config",
+        );
+        e.meta = Value::Map(vec![
+            (
+                Value::str("type"),
+                Value::str(if i.is_multiple_of(10) {
+                    "test"
+                } else {
+                    "handler"
+                }),
+            ),
+            (Value::str("owner"), Value::from(format!("team-{}", i % 7))),
+        ]);
+        e.data = Value::Map(vec![(Value::str("value"), Value::Int(i as i64))]);
+        cs = cs.create(e);
+    }
+    app.system().registry.apply(cs).expect("bench entries");
+    let filter = |pairs: &[(&str, &str)]| {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (Value::str(k), Value::str(v)))
+                .collect(),
+        )
+    };
+    let mut g = c.benchmark_group("lua");
+    // One iteration = one `registry.find` call inside a Lua loop (the call into the loop is
+    // amortised over `iters`).
+    let looped = |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+                  name: &str,
+                  id: &'static str,
+                  extra: Vec<Value>| {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut args = vec![Value::Int(iters as i64)];
+                args.extend(extra.iter().cloned());
+                let t = Instant::now();
+                black_box(call(&app, id, args));
+                t.elapsed()
+            })
+        });
+    };
+    let finds = [
+        (
+            "registry_find_0_hits",
+            vec![(".ns", "data.ns7"), ("meta.type", "test")],
+            0,
+        ),
+        ("registry_find_1_hit", vec![(".id", "data.ns7:e4207")], 1),
+        (
+            "registry_find_29_hits",
+            vec![(".ns", "data.ns10"), ("meta.owner", "team-3")],
+            29,
+        ),
+        (
+            "registry_find_143_hits",
+            vec![
+                (".kind", "bench.*"),
+                ("meta.type", "test"),
+                ("^meta.owner", "team-3"),
+            ],
+            143,
+        ),
+    ];
+    for (name, f, hits) in finds {
+        let n = call(&app, "bench:find_n", vec![Value::Int(1), filter(&f)]);
+        assert_eq!(n.as_i64(), Some(hits), "{name}: hit count");
+        looped(&mut g, name, "bench:find_n", vec![filter(&f)]);
+    }
+    looped(
+        &mut g,
+        "registry_get",
+        "bench:get_n",
+        vec![Value::str("data.ns7:e4207")],
+    );
+    looped(
+        &mut g,
+        "registry_lookup_name",
+        "bench:lookup_n",
+        vec![Value::str("bench.name")],
+    );
+    g.sample_size(20);
+    looped(
+        &mut g,
+        "spawn_monitored_exit",
+        "bench:monitor_exit_n",
+        vec![],
+    );
+    g.finish();
+    app.shutdown();
+}
+
+criterion_group!(
+    benches,
+    bench_notify,
+    bench_names,
+    bench_supervisor,
+    bench_lua
+);
 criterion_main!(benches);

@@ -53,8 +53,20 @@ fn current_registry() -> Result<Arc<Registry>, Error> {
     with_core(|c| c.engine.sys.registry.clone()).map_err(|e| Error::internal(e.message()))
 }
 
+/// `{id, kind, meta, data}` built straight from the entry (no intermediate `Value` copy:
+/// this is the per-result cost of `find`).
 fn entry_value(lua: &Lua, e: &Entry) -> mlua::Result<LuaValue> {
-    convert::to_lua(lua, &e.to_value())
+    let t = lua.create_table_with_capacity(0, 4)?;
+    t.raw_set("id", e.id.to_string())?;
+    t.raw_set("kind", e.kind.as_str())?;
+    let meta = if e.meta.is_nil() {
+        LuaValue::Table(lua.create_table()?)
+    } else {
+        convert::to_lua(lua, &e.meta)?
+    };
+    t.raw_set("meta", meta)?;
+    t.raw_set("data", convert::to_lua(lua, &e.data)?)?;
+    Ok(LuaValue::Table(t))
 }
 
 fn entries_table(lua: &Lua, es: &[Arc<Entry>]) -> mlua::Result<LuaValue> {
