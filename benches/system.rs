@@ -265,6 +265,109 @@ fn bench_supervisor(c: &mut Criterion) {
     g.finish();
 }
 
+/// Replies to every message with a `pong` to the sender.
+struct Echo;
+
+impl Process for Echo {
+    fn init(&mut self, _: &mut ProcessCx<'_>, _: &str, _: Vec<Value>) -> Result<(), Error> {
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        events: &mut Vec<Event>,
+        out: &mut StepOutput,
+    ) -> Result<(), Error> {
+        for ev in events.drain(..) {
+            if let Event::Message(pkg) = ev {
+                let _ = cx
+                    .handle()
+                    .send(Package::new(cx.pid().clone(), pkg.from, "pong", vec![]));
+            }
+        }
+        out.set_status(Status::Idle);
+        Ok(())
+    }
+}
+
+/// Burns ~20 µs of CPU per step and runs again until `stop`.
+struct Spinner(Arc<std::sync::atomic::AtomicBool>);
+
+impl Process for Spinner {
+    fn init(&mut self, _: &mut ProcessCx<'_>, _: &str, _: Vec<Value>) -> Result<(), Error> {
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        _: &mut ProcessCx<'_>,
+        events: &mut Vec<Event>,
+        out: &mut StepOutput,
+    ) -> Result<(), Error> {
+        events.clear();
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            out.finish(Ok(Value::Nil));
+            return Ok(());
+        }
+        let mut x = 0u64;
+        for i in 0..20_000u64 {
+            x = black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        black_box(x);
+        out.set_status(Status::Continue);
+        Ok(())
+    }
+}
+
+/// Ping-pong round trip to a process on host B, with host A idle or saturated by CPU-bound
+/// processes (hosts share the workers, decision 0065).
+fn bench_hosts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hosts");
+    for busy in [0usize, 8] {
+        let (rt, h, topo) = rig();
+        h.add_host("bench:other", Default::default()).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for _ in 0..busy {
+            h.spawn(
+                "bench:other",
+                Box::new(Spinner(stop.clone())),
+                "main",
+                vec![],
+                SpawnOptions::default(),
+            )
+            .unwrap();
+        }
+        let echo = h
+            .spawn(
+                HOST,
+                Box::new(Echo),
+                "main",
+                vec![],
+                SpawnOptions::default(),
+            )
+            .unwrap();
+        let (tx, rx) = bounded::<()>(1);
+        let w = topo.watch(move |_| {
+            let _ = tx.try_send(());
+        });
+        let name = if busy == 0 {
+            "pingpong_rtt_idle_neighbor".to_string()
+        } else {
+            format!("pingpong_rtt_{busy}_busy_processes_on_neighbor_host")
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                h.send(Package::new(w.pid().clone(), echo.clone(), "ping", vec![]))
+                    .unwrap();
+                rx.recv().unwrap();
+            })
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(w);
+        rt.shutdown(Duration::from_secs(1));
+    }
+    g.finish();
+}
+
 /// Call function `id` of the booted bench app with `args` and wait for its result.
 fn call(app: &wippy::boot::App, id: &str, args: Vec<Value>) -> Value {
     let (tx, rx) = bounded(1);
@@ -390,6 +493,7 @@ criterion_group!(
     bench_notify,
     bench_names,
     bench_supervisor,
+    bench_hosts,
     bench_lua
 );
 criterion_main!(benches);

@@ -44,3 +44,8 @@ fn supervision() {
 fn upgrade() {
     LuaApp::boot("system").run_suite("system", "upgrade");
 }
+
+#[test]
+fn hosts() {
+    LuaApp::boot("system").run_suite("system", "hosts");
+}
