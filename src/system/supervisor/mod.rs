@@ -104,6 +104,8 @@ pub struct Supervisor {
     bus: Option<Bus>,
     /// Queued jobs hold the supervisor weakly (a dropped supervisor runs no transitions).
     weak: Weak<Supervisor>,
+    /// Set by the first [`Supervisor::shutdown`] (later calls do nothing).
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -124,6 +126,7 @@ impl Supervisor {
             txs: tx::TxState::default(),
             bus,
             weak: weak.clone(),
+            down: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -176,27 +179,41 @@ impl Supervisor {
     }
 
     pub(crate) fn remove_locked(&self, id: &str) {
-        let report = self.stop_locked(&[id.to_string()]);
+        self.remove_many_locked(&[id.to_string()]);
+    }
+
+    /// Stop `ids` (and their dependents) in one dependency-ordered transition — independent
+    /// services stop in parallel — then forget them.
+    pub(crate) fn remove_many_locked(&self, ids: &[String]) {
+        let report = self.stop_locked(ids);
         for (s, e) in &report.failed {
             log::warn!(target: "wippy::supervisor", service = s.as_str(); "stop before removal failed: {e}");
         }
-        self.specs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.engine.send(Op::Remove {
-            id: Arc::from(id),
-            reply: Some(tx),
-        });
-        let _ = rx.recv();
-        if let Some(b) = &self.bus {
-            b.publish(wippy_rt::BusEvent::new(
-                state::SYSTEM,
-                state::KIND_REMOVE,
-                id,
-                wippy_rt::Value::Nil,
-            ));
+        let waits: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                self.specs
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(id.as_str());
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.engine.send(Op::Remove {
+                    id: Arc::from(id.as_str()),
+                    reply: Some(tx),
+                });
+                rx
+            })
+            .collect();
+        for (id, rx) in ids.iter().zip(waits) {
+            let _ = rx.recv();
+            if let Some(b) = &self.bus {
+                b.publish(wippy_rt::BusEvent::new(
+                    state::SYSTEM,
+                    state::KIND_REMOVE,
+                    id.as_str(),
+                    wippy_rt::Value::Nil,
+                ));
+            }
         }
     }
 
@@ -281,8 +298,11 @@ impl Supervisor {
     }
 
     /// Stop every service in reverse dependency order, then end the supervisor loop. Later
-    /// requests fail with "supervisor is shutting down".
+    /// requests fail with "supervisor is shutting down"; a second call does nothing.
     pub fn shutdown(&self) -> TransitionReport {
+        if self.down.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return TransitionReport::default();
+        }
         self.txs.close();
         let ids = self.ids();
         let report = self.stop_services(&ids);

@@ -257,9 +257,7 @@ impl Supervisor {
             };
             {
                 let _t = me.transition.lock().unwrap_or_else(|e| e.into_inner());
-                for id in &removed {
-                    me.remove_locked(id);
-                }
+                me.remove_many_locked(&removed);
             }
             me.start_services(&roots, false, None).into_result()
         });
