@@ -243,4 +243,25 @@ function M.terminate_by_name()
   t.eq(t.exit_error(ev), "process terminated")
 end
 
+-- Function executions have PIDs registered in the topology: they can be monitored.
+function M.function_calls_can_be_monitored()
+  local events = process.events()
+  local got = process.listen("fnpid")
+  local fut = funcs.async("topology:slow_fn_impl_entry", process.pid())
+  local fpid = t.recv(got, "5s", "function pid")
+  t.eq(process.monitor(fpid), true, "monitor a running function call")
+  local ev = t.recv(events, "5s", "function EXIT")
+  t.eq(ev.kind, process.event.EXIT)
+  t.eq(ev.from, fpid)
+  t.eq(ev.result.value, "slow done")
+  local _ = fut
+end
+
+-- Called by function_calls_can_be_monitored: tells the caller its PID, then takes a while.
+function M.slow_fn_impl(caller)
+  process.send(caller, "fnpid", process.pid())
+  time.sleep("100ms")
+  return "slow done"
+end
+
 return M
