@@ -253,9 +253,18 @@ fn cycle(
         senders.into_iter().map(|h| h.join().unwrap()).collect()
     });
 
-    // Let restarts settle: every service running again.
+    // Let restarts settle: one restart per crashed incarnation (markers still queued when the
+    // senders stopped are processed after), every service running again.
+    let crashed: HashSet<&Pid> = logs
+        .iter()
+        .flatten()
+        .filter(|(_, v)| *v == CRASH)
+        .map(|(p, _)| p)
+        .collect();
+    let expect = workers as u64 + crashed.len() as u64;
     wait_until(Duration::from_secs(60), || {
-        sup.states().iter().all(|s| s.status == SvcStatus::Running)
+        spawns.iter().map(|s| s.load(Relaxed)).sum::<u64>() >= expect
+            && sup.states().iter().all(|s| s.status == SvcStatus::Running)
     });
     std::thread::sleep(Duration::from_millis(200));
     let total_spawns: u64 = spawns.iter().map(|s| s.load(Relaxed)).sum();

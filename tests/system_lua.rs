@@ -162,7 +162,19 @@ fn fault_lua_short() {
         stop.store(true, Relaxed);
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    system_support::wait_until(Duration::from_secs(30), || running(&sup));
+    // Every crashed incarnation (a crash marker accepted for it) restarts exactly once: wait
+    // until the starts converge (a queued marker may still be processed after the senders
+    // stopped), then check nothing more happens.
+    let crashed: HashSet<&Pid> = logs
+        .iter()
+        .flatten()
+        .filter(|(_, v)| *v == CRASH)
+        .map(|(p, _)| p)
+        .collect();
+    let expect = N + crashed.len();
+    system_support::wait_until(Duration::from_secs(30), || {
+        starts.load(Relaxed) >= expect && running(&sup)
+    });
     std::thread::sleep(Duration::from_millis(300));
     let started = starts.load(Relaxed);
     // Stop the workers (each acknowledges what it already received before the CANCEL).
