@@ -14,7 +14,7 @@
 //!   are `Invalid` ("spawn_linked requires at least id and host arguments"), non-string ids,
 //!   hosts and destinations raise.
 //! * Destinations resolve **PID first, then registered names**; failure → `nil, err`
-//!   `NotFound` "could not resolve '<dest>' as PID or registered name".
+//!   `NotFound` `"could not resolve '<dest>' as PID or registered name"`.
 //! * A failed monitor/link/cancel/terminate comes back as `nil, err` wrapping the topology
 //!   error with context (`"monitor failed"`, …) and kind **forced to `Internal`**, as upstream
 //!   (so `process.monitor` of an exited PID gives an `Internal` error whose message is
@@ -27,7 +27,7 @@
 //!   (both argument orders of the docs and of newer upstream code are accepted: a number is the
 //!   scope, a string the PID); `lookup(name)` → PID / `nil, err` (`NotFound` "name not
 //!   registered"); `unregister(name[, scope])` → boolean. Scopes other than `LOCAL` →
-//!   `Unavailable` "registry scope <S> requires clustering".
+//!   `Unavailable` `"registry scope <S> requires clustering"`.
 //!
 //! # Spawner
 //!

@@ -3,7 +3,7 @@
 //!
 //! | function | returns |
 //! |---|---|
-//! | `registry.get(id)` | entry, nil / nil, err (`NotFound` "entry not found: <id>") |
+//! | `registry.get(id)` | entry, nil / nil, err (`NotFound` `"entry not found: <id>"`) |
 //! | `registry.find(filter)` | array of entries, nil |
 //! | `registry.parse_id(s)` | `{ns =, name =}` (split at the first `:`; none → ns `""`) |
 //! | `registry.snapshot()` / `snapshot_at(version)` | Snapshot / nil, err (`Invalid` for ids ≤ 0, `NotFound` unknown) |
