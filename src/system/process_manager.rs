@@ -19,9 +19,12 @@
 //! is missed — and called from `on_complete` with the process's result. The map is sharded by
 //! PID and skipped entirely while no watcher is registered.
 //!
-//! Monitors, links and names are topology (a later component); the options travel in
-//! [`SpawnOptions`] for its lifecycle hook. Until it exists, this manager delivers the EXIT
-//! event of `monitor = true` children to their parent itself, so monitored spawns work.
+//! Monitors, links and names are topology (a separate component); the options travel in
+//! [`SpawnOptions`] for its lifecycle hook. While no topology is installed (its app-context
+//! slot [`TOPOLOGY_SLOT`] is empty when the child starts), this manager delivers the EXIT
+//! event of `monitor = true` children to their parent itself, so monitored spawns work in
+//! either configuration and never get two EXIT events. Links need the topology
+//! ([`ProcessManager::links_supported`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,6 +39,17 @@ use super::factory::Factories;
 
 /// App-context key of the process manager.
 pub static PROCESS_MANAGER_KEY: Key<ProcessManager> = Key::new("process.manager");
+
+/// App-context slot name of the topology component (`crate::system::topology`). Only its
+/// presence is probed, so this module does not depend on the component's types.
+pub const TOPOLOGY_SLOT: &str = "wippy.system.topology";
+
+static TOPOLOGY_PROBE: Key<()> = Key::new(TOPOLOGY_SLOT);
+
+/// True when the topology component is installed on `handle`'s runtime.
+fn topology_installed(handle: &Handle) -> bool {
+    handle.app_context().contains(&TOPOLOGY_PROBE)
+}
 
 /// Attribute carrying the context pairs (a `Value::Map`).
 pub const ATTR_CONTEXT: &str = "ctx";
@@ -120,9 +134,6 @@ impl Watchers {
 struct Hook {
     watchers: Arc<Watchers>,
     handle: Handle,
-    /// Deliver EXIT to `monitor = true` parents here: only without the topology, which does
-    /// it itself (two EXITs otherwise).
-    monitors: bool,
 }
 
 impl Lifecycle for Hook {
@@ -131,7 +142,7 @@ impl Lifecycle for Hook {
             Some(Value::Opaque(o)) => o.clone().downcast::<Watch>().ok(),
             _ => None,
         };
-        let monitor_parent = if opts.monitor && self.monitors {
+        let monitor_parent = if opts.monitor && !topology_installed(&self.handle) {
             opts.parent.clone()
         } else {
             None
@@ -204,7 +215,6 @@ pub fn install(sys: &Arc<System>) -> Arc<ProcessManager> {
     sys.handle.add_lifecycle(Arc::new(Hook {
         watchers,
         handle: sys.handle.clone(),
-        monitors: crate::system::topology::Topology::of(&sys.handle).is_none(),
     }));
     let pm = Arc::new(ProcessManager {
         handle: sys.handle.clone(),
@@ -219,6 +229,12 @@ impl ProcessManager {
     /// The process manager of `sys`, if installed.
     pub fn of(sys: &System) -> Option<Arc<ProcessManager>> {
         sys.handle.app_context().get(&PROCESS_MANAGER_KEY)
+    }
+
+    /// True when spawn options may ask for a link: the topology component that maintains
+    /// links is installed.
+    pub fn links_supported(&self) -> bool {
+        topology_installed(&self.handle)
     }
 
     /// Set the name resolver (the topology component calls this).
@@ -298,9 +314,20 @@ impl ProcessManager {
             source: Some(req.source),
             attrs,
         };
-        let pid = self
+        let named = opts.name.is_some();
+        let pid = match self
             .handle
-            .spawn(&req.host, process, &method, req.input, opts)?;
+            .spawn(&req.host, process, &method, req.input, opts)
+        {
+            Ok(pid) => pid,
+            // Spawn-or-signal when the topology's name registry refused the name: the holder
+            // gets the start messages instead.
+            Err(e) if named => match name_holder(&e) {
+                Some(holder) => holder,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         self.send_messages(&pid, &req.messages);
         Ok(pid)
     }
@@ -315,6 +342,18 @@ impl ProcessManager {
             ));
         }
     }
+}
+
+/// The current holder of a name, from the topology's "name already registered" spawn error
+/// (`AlreadyExists`, holder PID in detail `pid`).
+#[cold]
+fn name_holder(e: &Error) -> Option<Pid> {
+    if e.kind() != &wippy_rt::Kind::ALREADY_EXISTS || e.message() != "name already registered" {
+        return None;
+    }
+    e.detail("pid")
+        .and_then(Value::as_str)
+        .and_then(|s| Pid::parse(s).ok())
 }
 
 /// The context pairs passed to a spawn (attribute [`ATTR_CONTEXT`]).

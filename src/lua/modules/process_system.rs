@@ -1,7 +1,8 @@
-//! The process-system part of the `process` global (spec `lua-api.md` §3.7): monitored and
-//! linked spawns, `monitor`/`unmonitor`/`link`/`unlink`, `cancel`/`terminate`,
-//! `process.registry.*`, and the immutable spawner builder (`process.with_context`,
-//! `process.with_options`). Added to the engine's `process` table through the module
+//! The process-system part of the `process` global (spec `lua-api.md` §3.7):
+//! `monitor`/`unmonitor`/`link`/`unlink`, `cancel`/`terminate`, `process.registry.*`, the
+//! immutable spawner builder (`process.with_context`, `process.with_options`) and
+//! `process.upgrade`. (The engine's `process.spawn*` variants pass monitor/link/name through
+//! the spawn options; the topology's lifecycle hook applies them.) Added to the engine's `process` table through the module
 //! registry's extension hook ([`install`]).
 //!
 //! All of these are immediate operations on the topology (no yield: the original dispatched
@@ -55,7 +56,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value as LuaValue};
-use wippy_rt::{Error, Kind, Package, Pid, Value};
+use wippy_rt::{Error, Kind, Pid, Value};
 
 use crate::config::duration::parse_duration;
 use crate::lua::convert;
@@ -66,7 +67,7 @@ use crate::lua::modules::errors::{nil_err, nil_error};
 use crate::lua::modules::extend_module;
 use crate::lua::vm::raise;
 use crate::system::System;
-use crate::system::names::{Scope, existing_holder};
+use crate::system::names::Scope;
 use crate::system::process_manager::{NameResolver, ProcessManager, StartOptions, StartRequest};
 use crate::system::topology::{CancelArg, Topology};
 
@@ -145,18 +146,6 @@ fn extend_system(lua: &Lua, t: &Table) -> mlua::Result<()> {
 
 /// Add the functions to a freshly built `process` table.
 fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
-    for (name, monitor, link) in [
-        ("spawn_monitored", true, false),
-        ("spawn_linked", false, true),
-        ("spawn_linked_monitored", true, true),
-    ] {
-        t.raw_set(
-            name,
-            raise::function(lua, move |lua, args| {
-                spawn(lua, &args, 0, name, monitor, link, None)
-            })?,
-        )?;
-    }
     t.raw_set(
         "monitor",
         raise::function(lua, |lua, args| {
@@ -387,20 +376,10 @@ fn spawn(
         req.messages = sp.messages.clone();
         req.attrs = sp.attrs();
     }
-    let messages = req.messages.clone();
-    // Not inside `with_core`: the child's init runs Lua (its own core) on this thread.
+    // Not inside `with_core`: the child's init runs Lua (its own core) on this thread. The
+    // process manager does spawn-or-signal for names (messages go to the existing holder).
     match pm.start(req) {
         Ok(pid) => Ok(ret1(LuaValue::String(lua.create_string(pid.as_str())?))),
-        // Spawn-or-signal, second half: the name was taken between the lookup and the spawn.
-        Err(e) if existing_holder(&e).is_some() => {
-            let holder = existing_holder(&e).expect("checked");
-            let h = with_core(|c| c.handle.clone())
-                .map_err(|e| mlua::Error::RuntimeError(e.message().into()))?;
-            for (topic, payloads) in messages {
-                let _ = h.send(Package::new(Pid::zero(), holder.clone(), topic, payloads));
-            }
-            Ok(ret1(LuaValue::String(lua.create_string(holder.as_str())?)))
-        }
         Err(e) => nil_error(lua, e),
     }
 }

@@ -12,8 +12,12 @@
 //! `process.spawn` runs the child's top-level chunk on this thread, as upstream's Spawn
 //! handler does; `process.exec` suspends the task until the child exits.
 //!
-//! The monitored/linked variants, names, `monitor`/`link` and the spawner builder belong to
-//! the topology component; `cancel` and `terminate` forward to the runtime.
+//! `spawn_monitored`, `spawn_linked` and `spawn_linked_monitored` pass the monitor/link flags
+//! in the spawn options; the topology component's lifecycle hook turns them into edges before
+//! the child's first step (without it, the process manager delivers monitor EXIT events
+//! itself and the linked variants fail with `Unavailable`). Names, `monitor`/`link` and the
+//! spawner builder belong to the topology issue; `cancel` and `terminate` forward to the
+//! runtime.
 
 use std::ffi::c_int;
 
@@ -49,10 +53,12 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     )?;
     // SAFETY: `send` is a valid lua_CFunction (see its safety comment).
     t.raw_set("send", unsafe { lua.create_c_function(send)? })?;
-    t.raw_set(
-        "spawn",
-        raise::function(lua, |lua, args| spawn(lua, args, "spawn"))?,
-    )?;
+    for (name, monitor, link) in SPAWN_VARIANTS {
+        t.raw_set(
+            name,
+            raise::function(lua, move |lua, args| spawn(lua, args, name, monitor, link))?,
+        )?;
+    }
     yields::set_blocking(lua, &t, "exec", exec)?;
     t.raw_set("cancel", raise::function(lua, cancel)?)?;
     t.raw_set("terminate", raise::function(lua, terminate)?)?;
@@ -233,15 +239,38 @@ fn start_request(
     })
 }
 
-fn spawn(lua: &Lua, args: MultiValue, op: &str) -> mlua::Result<MultiValue> {
-    let req = match start_request(lua, &args, op) {
+/// `process.spawn*`: name, parent monitors the child, parent and child are linked.
+const SPAWN_VARIANTS: [(&str, bool, bool); 4] = [
+    ("spawn", false, false),
+    ("spawn_monitored", true, false),
+    ("spawn_linked", false, true),
+    ("spawn_linked_monitored", true, true),
+];
+
+fn spawn(
+    lua: &Lua,
+    args: MultiValue,
+    op: &str,
+    monitor: bool,
+    link: bool,
+) -> mlua::Result<MultiValue> {
+    let mut req = match start_request(lua, &args, op) {
         Ok(r) => r,
         Err(r) => return r,
     };
+    req.options.monitor = monitor;
+    req.options.link = link;
     let pm = match with_core(|c| c.engine.pm.clone()) {
         Ok(pm) => pm,
         Err(e) => return yields::core_error(lua, e),
     };
+    if link && !pm.links_supported() {
+        return nil_err(
+            lua,
+            Kind::UNAVAILABLE,
+            "links need the process topology component, which is not installed",
+        );
+    }
     // Not inside `with_core`: the child's init runs Lua (its own core) on this thread.
     match pm.start(req) {
         Ok(pid) => Ok(ret1(LuaValue::String(lua.create_string(pid.as_str())?))),

@@ -124,6 +124,30 @@ function M.spawn_errors()
   t.is_nil(pid); t.err(err, nil, "init failed on purpose")
 end
 
+function M.spawn_monitored_exit()
+  local events = process.events()
+  local a = process.spawn_monitored("process:adder", HOST, 2, 3)
+  local ev = events:receive()
+  t.eq(ev.kind, process.event.EXIT)
+  t.eq(ev.from, a, "EXIT names the child")
+  t.eq(type(ev.at), "number")
+  t.eq(ev.result.value, 5, "child's return value")
+  t.is_nil(ev.result.error)
+  local f = process.spawn_monitored("process:failing", HOST)
+  ev = events:receive()
+  t.eq(ev.kind, process.event.EXIT)
+  t.eq(ev.from, f)
+  t.is_nil(ev.result.value)
+  t.err(ev.result.error, errors.INTERNAL, "exec child failed")
+  -- a plain spawn is not monitored: no EXIT arrives for it
+  process.spawn("process:quick", HOST)
+  local timeout = time.after("30ms")
+  local r = channel.select{ events:case_receive(), timeout:case_receive() }
+  t.ok(r.channel == timeout, "no EXIT for an unmonitored child")
+  local pid, err = process.spawn_monitored("process:nope", HOST)
+  t.is_nil(pid); t.err(err, errors.NOT_FOUND, "factory not found")
+end
+
 function M.exec_results()
   local v, err = process.exec("process:adder", HOST, 2, 3)
   t.is_nil(err); t.eq(v, 5)
