@@ -23,7 +23,7 @@
 
 use std::ffi::c_int;
 
-use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue, ffi};
+use mlua::{Lua, MultiValue, Table, Value as LuaValue, ffi};
 
 use super::core::{Op, with_core};
 use super::preempt;
@@ -219,25 +219,23 @@ pub(crate) fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
     let wrap = unsafe { lua.create_c_function(co_wrap)? };
     t.raw_set("resume", resume)?;
     t.raw_set("wrap", wrap)?;
-    t.raw_set("spawn", spawn_fn(lua)?)?;
+    super::rawfn::set(lua, t, "spawn", crate::lua_fn!(spawn))?;
     Ok(())
 }
 
-fn spawn_fn(lua: &Lua) -> mlua::Result<Function> {
-    yields::blocking(lua, |lua, args: MultiValue| {
-        let f = match args.front() {
-            Some(LuaValue::Function(f)) => f.clone(),
-            other => {
-                let got = other.map(LuaValue::type_name).unwrap_or("no value");
-                return raise::raise_msg(
-                    lua,
-                    format!("bad argument #1 to 'spawn' (function expected, got {got})"),
-                );
-            }
-        };
-        if let Err(e) = with_core(|_| ()) {
-            return yields::core_error(lua, e);
+fn spawn(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let f = match args.front() {
+        Some(LuaValue::Function(f)) => f.clone(),
+        other => {
+            let got = super::rawfn::arg_type(other);
+            return raise::raise_msg(
+                lua,
+                format!("bad argument #1 to 'spawn' (function expected, got {got})"),
+            );
         }
-        yields::suspend(lua, Op::Spawn(f))
-    })
+    };
+    if let Err(e) = with_core(|_| ()) {
+        return yields::core_error(lua, e);
+    }
+    yields::suspend(lua, Op::Spawn(f))
 }

@@ -39,6 +39,7 @@ pub mod pool;
 pub mod preempt;
 pub mod process;
 pub mod rawapi;
+pub mod rawfn;
 pub mod shared;
 pub mod task;
 pub mod yields;

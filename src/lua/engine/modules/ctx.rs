@@ -9,7 +9,8 @@ use mlua::{Lua, MultiValue, Value as LuaValue};
 use wippy_rt::Kind;
 
 use super::super::core::with_core;
-use super::super::yields::{ret1, ret2};
+use super::super::rawfn;
+use super::super::yields::ret2;
 use crate::lua::convert;
 use crate::lua::modules::errors::nil_err;
 use crate::lua::vm::raise;
@@ -18,7 +19,7 @@ fn get(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let key = match args.front() {
         Some(LuaValue::String(s)) => s.to_string_lossy(),
         other => {
-            let got = other.map(LuaValue::type_name).unwrap_or("no value");
+            let got = super::super::rawfn::arg_type(other);
             return raise::raise_msg(
                 lua,
                 format!("bad argument #1 to 'get' (string expected, got {got})"),
@@ -52,14 +53,13 @@ fn all(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
     for (k, v) in &pairs {
         t.raw_set(k.as_str(), convert::to_lua(lua, v)?)?;
     }
-    let _ = ret1;
     Ok(ret2(LuaValue::Table(t), LuaValue::Nil))
 }
 
 /// The `ctx` table.
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 2)?;
-    t.raw_set("get", raise::function(lua, get)?)?;
-    t.raw_set("all", lua.create_function(all)?)?;
+    rawfn::set(lua, &t, "get", crate::lua_fn!(get))?;
+    rawfn::set(lua, &t, "all", crate::lua_fn!(all))?;
     Ok(LuaValue::Table(t))
 }

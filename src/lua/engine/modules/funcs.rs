@@ -28,6 +28,7 @@ use wippy_rt::{Error, Kind, Package, Pid, Value};
 use super::super::core::{Op, SubMode, with_core};
 use super::super::mailbox;
 use super::super::pool::{self, Reply};
+use super::super::rawfn;
 use super::super::yields::{self, ret1, ret2};
 use super::process::payloads;
 use crate::lua::convert;
@@ -67,7 +68,7 @@ fn request(
     let id = match args.get(offset) {
         Some(LuaValue::String(s)) => s.to_string_lossy(),
         other => {
-            let got = other.map(LuaValue::type_name).unwrap_or("no value");
+            let got = super::super::rawfn::arg_type(other);
             return Err(raise::raise_msg(
                 lua,
                 format!("bad argument #1 to '{op}' (string expected, got {got})"),
@@ -319,20 +320,35 @@ impl UserData for Executor {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
         f.add_meta_field_with("__index", |lua| {
             let t = lua.create_table_with_capacity(0, 2)?;
-            yields::set_blocking(lua, &t, "call", |lua, args| {
-                let cfg = executor_cfg(&args)?;
-                call_with(lua, args, 1, &cfg)
-            })?;
-            t.raw_set(
-                "async",
-                raise::function(lua, |lua, args| {
-                    let cfg = executor_cfg(&args)?;
-                    async_with(lua, args, 1, &cfg)
-                })?,
-            )?;
+            rawfn::set(lua, &t, "call", crate::lua_fn!(executor_call))?;
+            rawfn::set(lua, &t, "async", crate::lua_fn!(executor_async))?;
             Ok(t)
         });
     }
+}
+
+fn executor_call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let cfg = executor_cfg(&args)?;
+    call_with(lua, args, 1, &cfg)
+}
+
+fn executor_async(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let cfg = executor_cfg(&args)?;
+    async_with(lua, args, 1, &cfg)
+}
+
+fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    call_with(lua, args, 0, &ExecCfg::default())
+}
+
+fn async_call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    async_with(lua, args, 0, &ExecCfg::default())
+}
+
+fn new_executor(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    Ok(yields::ret1(LuaValue::UserData(
+        lua.create_userdata(Executor::default())?,
+    )))
 }
 
 fn executor_cfg(args: &MultiValue) -> mlua::Result<ExecCfg> {
@@ -345,18 +361,8 @@ fn executor_cfg(args: &MultiValue) -> mlua::Result<ExecCfg> {
 /// The `funcs` table.
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 3)?;
-    yields::set_blocking(lua, &t, "call", |lua, args| {
-        call_with(lua, args, 0, &ExecCfg::default())
-    })?;
-    t.raw_set(
-        "async",
-        raise::function(lua, |lua, args| {
-            async_with(lua, args, 0, &ExecCfg::default())
-        })?,
-    )?;
-    t.raw_set(
-        "new",
-        lua.create_function(|lua, ()| lua.create_userdata(Executor::default()))?,
-    )?;
+    rawfn::set(lua, &t, "call", crate::lua_fn!(call))?;
+    rawfn::set(lua, &t, "async", crate::lua_fn!(async_call))?;
+    rawfn::set(lua, &t, "new", crate::lua_fn!(new_executor))?;
     Ok(LuaValue::Table(t))
 }

@@ -19,6 +19,7 @@ use mlua::{Lua, MultiValue, Value as LuaValue};
 use wippy_rt::{Error, Kind, ProcessCx, Value};
 
 use super::super::core::{Conv, Op, with_core};
+use super::super::rawfn;
 use super::super::shared::Engine;
 use super::super::yields::{self, ret1, ret2};
 use crate::lua::modules::errors::{error_value, nil_err};
@@ -139,127 +140,135 @@ fn set_raw(enable: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The `io` table.
+/// The `io` table (light C functions, see [`rawfn`]).
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 8)?;
-    t.raw_set(
-        "write",
-        lua.create_function(|lua, args: MultiValue| {
-            if !has_terminal() {
-                return no_terminal(lua);
-            }
-            let b = text(lua, &args, "")?;
-            write_to(lua, &b, false)
-        })?,
-    )?;
-    t.raw_set(
-        "print",
-        lua.create_function(|lua, args: MultiValue| {
-            if !has_terminal() {
-                return no_terminal(lua);
-            }
-            let mut b = text(lua, &args, "\t")?;
-            b.push(b'\n');
-            write_to(lua, &b, false)
-        })?,
-    )?;
-    t.raw_set(
-        "eprint",
-        lua.create_function(|lua, args: MultiValue| {
-            if !has_terminal() {
-                return no_terminal(lua);
-            }
-            let mut b = text(lua, &args, "\t")?;
-            b.push(b'\n');
-            write_to(lua, &b, true)
-        })?,
-    )?;
-    t.raw_set(
-        "flush",
-        lua.create_function(|lua, ()| {
-            if !has_terminal() {
-                return no_terminal(lua);
-            }
-            match std::io::stdout().flush() {
-                Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
-                Err(e) => nil_err(lua, Kind::INTERNAL, e.to_string()),
-            }
-        })?,
-    )?;
-    yields::set_blocking(lua, &t, "read", |lua, args: MultiValue| {
-        if !has_terminal() {
-            return no_terminal(lua);
-        }
-        let n = match args.front() {
-            Some(LuaValue::Integer(n)) if *n > 0 => *n as usize,
-            Some(LuaValue::Number(n)) if *n >= 1.0 => *n as usize,
-            _ => 1024,
-        };
-        let job = move || -> Result<Value, Error> {
-            let _ = std::io::stdout().flush();
-            let mut buf = vec![0u8; n];
-            match std::io::stdin().lock().read(&mut buf) {
-                Ok(0) => Ok(Value::Nil),
-                Ok(k) => {
-                    buf.truncate(k);
-                    Ok(Value::Str(buf.into()))
-                }
-                Err(e) => Err(Error::internal(e.to_string())),
-            }
-        };
-        yields::suspend(
-            lua,
-            Op::Job(Box::new(job), Conv::Custom(Box::new(string_or_error))),
-        )
-    })?;
-    yields::set_blocking(lua, &t, "readline", |lua, _args: MultiValue| {
-        if !has_terminal() {
-            return no_terminal(lua);
-        }
-        let job = || -> Result<Value, Error> {
-            let _ = std::io::stdout().flush();
-            let mut line = String::new();
-            match std::io::stdin().lock().read_line(&mut line) {
-                Ok(0) => Ok(Value::Nil),
-                Ok(_) => {
-                    while line.ends_with('\n') || line.ends_with('\r') {
-                        line.pop();
-                    }
-                    Ok(Value::from(line))
-                }
-                Err(e) => Err(Error::internal(e.to_string())),
-            }
-        };
-        yields::suspend(
-            lua,
-            Op::Job(Box::new(job), Conv::Custom(Box::new(string_or_error))),
-        )
-    })?;
-    t.raw_set(
-        "raw",
-        lua.create_function(|lua, enable: Option<bool>| {
-            if !has_terminal() {
-                return no_terminal(lua);
-            }
-            match set_raw(enable.unwrap_or(true)) {
-                Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
-                Err(e) => Ok(ret2(LuaValue::Nil, error_value(lua, e)?)),
-            }
-        })?,
-    )?;
-    t.raw_set(
-        "args",
-        lua.create_function(|lua, ()| {
-            let args = with_core(|c| c.terminal.as_ref().map(|t| t.args.clone()))
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let t = lua.create_table_with_capacity(args.len(), 0)?;
-            for (i, a) in args.iter().enumerate() {
-                t.raw_set(i + 1, a.as_str())?;
-            }
-            Ok(t)
-        })?,
-    )?;
+    rawfn::set(lua, &t, "write", crate::lua_fn!(write))?;
+    rawfn::set(lua, &t, "print", crate::lua_fn!(print))?;
+    rawfn::set(lua, &t, "eprint", crate::lua_fn!(eprint))?;
+    rawfn::set(lua, &t, "flush", crate::lua_fn!(flush))?;
+    rawfn::set(lua, &t, "read", crate::lua_fn!(read))?;
+    rawfn::set(lua, &t, "readline", crate::lua_fn!(readline))?;
+    rawfn::set(lua, &t, "raw", crate::lua_fn!(raw))?;
+    rawfn::set(lua, &t, "args", crate::lua_fn!(args))?;
     Ok(LuaValue::Table(t))
+}
+
+fn write(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let b = text(lua, &args, "")?;
+    write_to(lua, &b, false)
+}
+
+fn print(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let mut b = text(lua, &args, "\t")?;
+    b.push(b'\n');
+    write_to(lua, &b, false)
+}
+
+fn eprint(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let mut b = text(lua, &args, "\t")?;
+    b.push(b'\n');
+    write_to(lua, &b, true)
+}
+
+fn flush(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    match std::io::stdout().flush() {
+        Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
+        Err(e) => nil_err(lua, Kind::INTERNAL, e.to_string()),
+    }
+}
+
+fn read(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let n = match args.front() {
+        Some(LuaValue::Integer(n)) if *n > 0 => *n as usize,
+        Some(LuaValue::Number(n)) if *n >= 1.0 => *n as usize,
+        _ => 1024,
+    };
+    let job = move || -> Result<Value, Error> {
+        let _ = std::io::stdout().flush();
+        let mut buf = vec![0u8; n];
+        match std::io::stdin().lock().read(&mut buf) {
+            Ok(0) => Ok(Value::Nil),
+            Ok(k) => {
+                buf.truncate(k);
+                Ok(Value::Str(buf.into()))
+            }
+            Err(e) => Err(Error::internal(e.to_string())),
+        }
+    };
+    yields::suspend(
+        lua,
+        Op::Job(Box::new(job), Conv::Custom(Box::new(string_or_error))),
+    )
+}
+
+fn readline(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let job = || -> Result<Value, Error> {
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) => Ok(Value::Nil),
+            Ok(_) => {
+                while line.ends_with('\n') || line.ends_with('\r') {
+                    line.pop();
+                }
+                Ok(Value::from(line))
+            }
+            Err(e) => Err(Error::internal(e.to_string())),
+        }
+    };
+    yields::suspend(
+        lua,
+        Op::Job(Box::new(job), Conv::Custom(Box::new(string_or_error))),
+    )
+}
+
+fn raw(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    if !has_terminal() {
+        return no_terminal(lua);
+    }
+    let enable = match args.front() {
+        None | Some(LuaValue::Nil) => true,
+        Some(LuaValue::Boolean(b)) => *b,
+        Some(other) => {
+            return Err(mlua::Error::runtime(format!(
+                "bad argument #1 to 'raw' (boolean expected, got {})",
+                rawfn::arg_type(Some(other))
+            )));
+        }
+    };
+    match set_raw(enable) {
+        Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
+        Err(e) => Ok(ret2(LuaValue::Nil, error_value(lua, e)?)),
+    }
+}
+
+fn args(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    let args = with_core(|c| c.terminal.as_ref().map(|t| t.args.clone()))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let t = lua.create_table_with_capacity(args.len(), 0)?;
+    for (i, a) in args.iter().enumerate() {
+        t.raw_set(i + 1, a.as_str())?;
+    }
+    Ok(ret1(LuaValue::Table(t)))
 }

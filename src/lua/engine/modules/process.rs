@@ -28,66 +28,73 @@ use wippy_rt::{Error, Kind, Package, Pid, Value};
 use super::super::core::{Op, SubMode, with_core};
 use super::super::mailbox::{self, EVENTS, INBOX};
 use super::super::rawapi;
+use super::super::rawfn;
 use super::super::yields::{self, ret1, ret2};
 use crate::lua::convert;
 use crate::lua::modules::errors::{error_value, nil_err, nil_error};
 use crate::lua::vm::raise;
 use crate::system::process_manager::{StartOptions, StartRequest};
 
-/// The `process` table.
+/// The `process` table: light C functions only ([`rawfn`]), so the table costs a few
+/// hundred bytes per state.
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 20)?;
-    t.raw_set(
-        "pid",
-        lua.create_function(|lua, ()| match with_core(|c| c.pid.as_str().to_string()) {
-            Ok(s) => Ok(ret1(LuaValue::String(lua.create_string(s)?))),
-            Err(e) => nil_err(lua, Kind::INTERNAL, e.message()),
-        })?,
+    rawfn::set(lua, &t, "pid", crate::lua_fn!(pid))?;
+    rawfn::set(lua, &t, "id", crate::lua_fn!(entry_id))?;
+    rawfn::set(lua, &t, "send", send)?;
+    rawfn::set(lua, &t, "spawn", crate::lua_fn!(spawn_plain))?;
+    rawfn::set(lua, &t, "spawn_monitored", crate::lua_fn!(spawn_monitored))?;
+    rawfn::set(lua, &t, "spawn_linked", crate::lua_fn!(spawn_linked))?;
+    rawfn::set(
+        lua,
+        &t,
+        "spawn_linked_monitored",
+        crate::lua_fn!(spawn_linked_monitored),
     )?;
-    t.raw_set(
-        "id",
-        lua.create_function(|lua, ()| match with_core(|c| c.entry.id.clone()) {
-            Ok(s) => Ok(ret1(LuaValue::String(lua.create_string(s)?))),
-            Err(e) => nil_err(lua, Kind::INTERNAL, e.message()),
-        })?,
-    )?;
-    // SAFETY: `send` is a valid lua_CFunction (see its safety comment).
-    t.raw_set("send", unsafe { lua.create_c_function(send)? })?;
-    for (name, monitor, link) in SPAWN_VARIANTS {
-        t.raw_set(
-            name,
-            raise::function(lua, move |lua, args| spawn(lua, args, name, monitor, link))?,
-        )?;
-    }
-    yields::set_blocking(lua, &t, "exec", exec)?;
-    t.raw_set("cancel", raise::function(lua, cancel)?)?;
-    t.raw_set("terminate", raise::function(lua, terminate)?)?;
-    t.raw_set(
-        "inbox",
-        raise::function(lua, |lua, _| subscribe(lua, INBOX, 0, SubMode::Messages))?,
-    )?;
-    t.raw_set(
-        "events",
-        raise::function(lua, |lua, _| subscribe(lua, EVENTS, 0, SubMode::Events))?,
-    )?;
-    t.raw_set("listen", raise::function(lua, listen)?)?;
-    t.raw_set("unlisten", raise::function(lua, unlisten)?)?;
-    t.raw_set(
-        "get_options",
-        lua.create_function(|lua, ()| {
-            let trap = with_core(|c| c.trap_links).unwrap_or(false);
-            let r = lua.create_table_with_capacity(0, 1)?;
-            r.raw_set("trap_links", trap)?;
-            Ok(r)
-        })?,
-    )?;
-    t.raw_set("set_options", lua.create_function(set_options)?)?;
+    rawfn::set(lua, &t, "exec", crate::lua_fn!(exec))?;
+    rawfn::set(lua, &t, "cancel", crate::lua_fn!(cancel))?;
+    rawfn::set(lua, &t, "terminate", crate::lua_fn!(terminate))?;
+    rawfn::set(lua, &t, "inbox", crate::lua_fn!(inbox))?;
+    rawfn::set(lua, &t, "events", crate::lua_fn!(events))?;
+    rawfn::set(lua, &t, "listen", crate::lua_fn!(listen))?;
+    rawfn::set(lua, &t, "unlisten", crate::lua_fn!(unlisten))?;
+    rawfn::set(lua, &t, "get_options", crate::lua_fn!(get_options))?;
+    rawfn::set(lua, &t, "set_options", crate::lua_fn!(set_options))?;
     let ev = lua.create_table_with_capacity(0, 3)?;
     ev.raw_set("CANCEL", CANCEL)?;
     ev.raw_set("EXIT", EXIT)?;
     ev.raw_set("LINK_DOWN", LINK_DOWN)?;
     t.raw_set("event", ev)?;
     Ok(LuaValue::Table(t))
+}
+
+fn pid(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    match with_core(|c| c.pid.as_str().to_string()) {
+        Ok(s) => Ok(ret1(LuaValue::String(lua.create_string(s)?))),
+        Err(e) => nil_err(lua, Kind::INTERNAL, e.message()),
+    }
+}
+
+fn entry_id(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    match with_core(|c| c.entry.id.clone()) {
+        Ok(s) => Ok(ret1(LuaValue::String(lua.create_string(s)?))),
+        Err(e) => nil_err(lua, Kind::INTERNAL, e.message()),
+    }
+}
+
+fn inbox(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    subscribe(lua, INBOX, 0, SubMode::Messages)
+}
+
+fn events(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    subscribe(lua, EVENTS, 0, SubMode::Events)
+}
+
+fn get_options(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    let trap = with_core(|c| c.trap_links).unwrap_or(false);
+    let r = lua.create_table_with_capacity(0, 1)?;
+    r.raw_set("trap_links", trap)?;
+    Ok(ret1(LuaValue::Table(r)))
 }
 
 /// A required string argument: raises `bad argument #n to 'f' (string expected, got T)`.
@@ -100,7 +107,7 @@ fn str_arg(
     match args.get(i) {
         Some(LuaValue::String(s)) => Ok(s.to_string_lossy()),
         other => {
-            let got = other.map(LuaValue::type_name).unwrap_or("no value");
+            let got = super::super::rawfn::arg_type(other);
             Err(raise::raise_msg(
                 lua,
                 format!(
@@ -239,13 +246,21 @@ fn start_request(
     })
 }
 
-/// `process.spawn*`: name, parent monitors the child, parent and child are linked.
-const SPAWN_VARIANTS: [(&str, bool, bool); 4] = [
-    ("spawn", false, false),
-    ("spawn_monitored", true, false),
-    ("spawn_linked", false, true),
-    ("spawn_linked_monitored", true, true),
-];
+fn spawn_plain(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    spawn(lua, args, "spawn", false, false)
+}
+
+fn spawn_monitored(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    spawn(lua, args, "spawn_monitored", true, false)
+}
+
+fn spawn_linked(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    spawn(lua, args, "spawn_linked", false, true)
+}
+
+fn spawn_linked_monitored(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    spawn(lua, args, "spawn_linked_monitored", true, true)
+}
 
 fn spawn(
     lua: &Lua,
@@ -388,8 +403,8 @@ fn channel_not_found() -> Error {
     Error::new(Kind::NOT_FOUND, "channel not found").wrap("unsubscribe")
 }
 
-fn set_options(lua: &Lua, opts: LuaValue) -> mlua::Result<MultiValue> {
-    let LuaValue::Table(t) = opts else {
+fn set_options(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let Some(LuaValue::Table(t)) = args.into_iter().next() else {
         return Ok(ret2(
             LuaValue::Boolean(false),
             error_value(lua, Error::invalid("options parameter must be a table"))?,

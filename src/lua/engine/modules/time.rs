@@ -22,11 +22,11 @@ use mlua::{AnyUserData, Lua, MultiValue, Table, UserData, UserDataMethods, Value
 use wippy_rt::Error;
 
 use super::super::core::{Op, SubMode, with_core};
-use super::super::yields::{self, ret1, ret2};
+use super::super::rawfn;
+use super::super::yields::{self, ret1};
 use super::super::{channel, mailbox};
 use crate::lua::modules::errors::nil_error;
 use crate::lua::modules::time as pure;
-use crate::lua::vm::raise;
 
 /// A Time value for a timer firing at `at` (unix seconds, float).
 pub(crate) fn time_at(lua: &Lua, at: f64) -> mlua::Result<LuaValue> {
@@ -217,10 +217,9 @@ fn ticker(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
 
 /// Add the blocking members to a freshly built `time` table.
 pub(crate) fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
-    yields::set_blocking(lua, t, "sleep", sleep)?;
-    t.raw_set("after", raise::function(lua, after)?)?;
-    t.raw_set("timer", raise::function(lua, timer)?)?;
-    t.raw_set("ticker", raise::function(lua, ticker)?)?;
-    let _ = ret2;
+    rawfn::set(lua, t, "sleep", crate::lua_fn!(sleep))?;
+    rawfn::set(lua, t, "after", crate::lua_fn!(after))?;
+    rawfn::set(lua, t, "timer", crate::lua_fn!(timer))?;
+    rawfn::set(lua, t, "ticker", crate::lua_fn!(ticker))?;
     Ok(())
 }

@@ -148,6 +148,22 @@ function M.spawn_monitored_exit()
   t.is_nil(pid); t.err(err, errors.NOT_FOUND, "factory not found")
 end
 
+function M.argument_errors_raise_at_caller()
+  local ok, e = pcall(function() process.spawn(1, HOST) end)
+  t.eq(ok, false)
+  t.ok(e:match("^.+:%d+: bad argument #1 to 'spawn' %(string expected, got number%)$") ~= nil, e)
+  ok, e = pcall(function() process.cancel({}) end)
+  t.eq(ok, false)
+  t.ok(e:match(":%d+: bad argument #1 to 'cancel' %(string expected, got table%)$") ~= nil, e)
+  ok, e = pcall(function() coroutine.spawn(42) end)
+  t.eq(ok, false)
+  t.ok(e:match(":%d+: bad argument #1 to 'spawn' %(function expected, got number%)$") ~= nil, e)
+  -- called directly by pcall (a C caller): no position
+  ok, e = pcall(process.spawn, 1, HOST)
+  t.eq(ok, false)
+  t.eq(e, "bad argument #1 to 'spawn' (string expected, got number)")
+end
+
 function M.exec_results()
   local v, err = process.exec("process:adder", HOST, 2, 3)
   t.is_nil(err); t.eq(v, 5)
