@@ -94,6 +94,7 @@ pub mod reactor;
 pub mod relay;
 pub mod runtime;
 pub(crate) mod sync;
+pub(crate) mod sys;
 pub mod value;
 pub mod wildcard;
 
@@ -109,7 +110,7 @@ pub use process::{
     Command, CommandId, Completer, Event, Process, ProcessCx, ProcessState, Status, StepOutput, Tag,
 };
 pub use reactor::{IoHandle, Ready, ReadyEvent, TimerHandle};
-pub use relay::{Mailbox, MailboxConfig, Node, Package, Receiver, Router};
+pub use relay::{Attach, Mailbox, MailboxConfig, Node, Package, Receiver, Router};
 pub use runtime::{
     Builder, ExitWatch, Handle, HostConfig, Lifecycle, ProcessInfo, Runtime, RuntimeStats,
     SpawnOptions, StopReport, WorkerStats,

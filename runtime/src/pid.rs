@@ -181,6 +181,26 @@ pub fn format_uniq(n: u64) -> String {
     }
 }
 
+/// [`format_uniq`] into a stack buffer (no allocation; the spawn path calls it every time).
+fn write_uniq(n: u64, buf: &mut [u8; 18]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = if n <= 0xF_FFFF {
+        5
+    } else if n <= 0xFF_FFFF {
+        6
+    } else if n <= 0xFFFF_FFFF {
+        8
+    } else {
+        16
+    };
+    buf[0] = b'0';
+    buf[1] = b'x';
+    for i in 0..digits {
+        buf[2 + i] = HEX[((n >> (4 * (digits - 1 - i))) & 0xF) as usize];
+    }
+    std::str::from_utf8(&buf[..2 + digits]).expect("ascii hex")
+}
+
 /// The per-runtime PID generator: a counter starting at 1, rendered by [`format_uniq`].
 #[derive(Debug)]
 pub struct PidGen {
@@ -205,7 +225,8 @@ impl PidGen {
     /// A fresh PID on `host`.
     pub fn generate(&self, host: &str) -> Pid {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        Pid::new(&self.node, host, &format_uniq(n))
+        let mut buf = [0u8; 18];
+        Pid::new(&self.node, host, write_uniq(n, &mut buf))
     }
 }
 
@@ -258,6 +279,19 @@ mod tests {
         assert_eq!(format_uniq(0x100000), "0x100000");
         assert_eq!(format_uniq(0x1000000), "0x01000000");
         assert_eq!(format_uniq(0x1_0000_0000), "0x0000000100000000");
+        for n in [
+            1u64,
+            0xFFFFF,
+            0x100000,
+            0xFFFFFF,
+            0x1000000,
+            0xFFFF_FFFF,
+            0x1_0000_0000,
+            u64::MAX,
+        ] {
+            let mut b = [0u8; 18];
+            assert_eq!(write_uniq(n, &mut b), format_uniq(n));
+        }
         let g = PidGen::new("local");
         assert_eq!(g.generate("h").as_str(), "{h|0x00001}");
         assert_eq!(g.generate("h").as_str(), "{h|0x00002}");

@@ -72,3 +72,124 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// A test-and-test-and-set spin lock for critical sections of a few instructions (the
+/// per-process event queue's push and swap). Cheaper than a futex mutex on the hot path: the
+/// unlock is a plain release store instead of an atomic swap. Waiters spin briefly and then
+/// yield their time slice (`crossbeam_utils::Backoff`), so a holder preempted by the OS does
+/// not burn a core for long. Under loom it is loom's `Mutex` (see below).
+#[cfg(not(loom))]
+pub(crate) struct SpinLock<T> {
+    locked: std::sync::atomic::AtomicBool,
+    value: std::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one thread at a time (acquire on lock,
+// release on unlock), which is exactly what `Mutex<T>: Sync` requires of `T: Send`.
+#[cfg(not(loom))]
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+#[cfg(not(loom))]
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(v: T) -> Self {
+        SpinLock {
+            locked: std::sync::atomic::AtomicBool::new(false),
+            value: std::cell::UnsafeCell::new(v),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        SpinGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            while self.locked.load(Relaxed) {
+                backoff.snooze();
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Acquire, Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: std::fmt::Debug> std::fmt::Debug for SpinLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpinLock")
+    }
+}
+
+/// Guard of a [`SpinLock`].
+#[cfg(not(loom))]
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+#[cfg(not(loom))]
+impl<T> std::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock (acquired in `lock`,
+        // released in `drop`), so no other reference to `value` is live.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T> std::ops::DerefMut for SpinGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only borrow through the guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T> Drop for SpinGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock
+            .locked
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Under loom the spin lock is loom's mutex (same API surface as used by the queue).
+#[cfg(loom)]
+pub(crate) struct SpinLock<T>(Mutex<T>);
+
+#[cfg(loom)]
+impl<T> SpinLock<T> {
+    pub(crate) fn new(v: T) -> Self {
+        SpinLock(Mutex::new(v))
+    }
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        lock(&self.0)
+    }
+}
+
+#[cfg(loom)]
+impl<T> std::fmt::Debug for SpinLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpinLock")
+    }
+}

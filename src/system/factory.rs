@@ -34,17 +34,28 @@ impl Factories {
 
     /// Register (or replace) the factory of `id`.
     pub fn register(&self, id: &str, factory: Arc<dyn ProcessFactory>) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), factory);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), factory);
     }
 
     /// Remove the factory of `id`; true if there was one.
     pub fn remove(&self, id: &str) -> bool {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(id).is_some()
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .is_some()
     }
 
     /// The factory of `id`.
     pub fn get(&self, id: &str) -> Option<Arc<dyn ProcessFactory>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// The factory of `id`, or the original's error (`factory not found`, kind NotFound).
@@ -56,7 +67,13 @@ impl Factories {
 
     /// Registered ids (sorted), for introspection.
     pub fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.map.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -64,6 +81,8 @@ impl Factories {
 
 impl std::fmt::Debug for Factories {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Factories").field("ids", &self.ids()).finish()
+        f.debug_struct("Factories")
+            .field("ids", &self.ids())
+            .finish()
     }
 }

@@ -48,17 +48,28 @@ impl Functions {
 
     /// Register (or replace) the handler of `id`.
     pub fn register(&self, id: &str, handler: Arc<dyn FunctionHandler>) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), handler);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), handler);
     }
 
     /// Remove the handler of `id`; true if there was one.
     pub fn remove(&self, id: &str) -> bool {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(id).is_some()
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .is_some()
     }
 
     /// The handler of `id`.
     pub fn get(&self, id: &str) -> Option<Arc<dyn FunctionHandler>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// Dispatch a call; an unknown target replies with the original's NotFound error
@@ -68,15 +79,24 @@ impl Functions {
             Some(h) => h.call(req, reply),
             None => {
                 let target = req.target.clone();
-                reply(Err(Error::new(Kind::NOT_FOUND, "no handler registered for target")
-                    .with_detail("target", target)))
+                reply(Err(Error::new(
+                    Kind::NOT_FOUND,
+                    "no handler registered for target",
+                )
+                .with_detail("target", target)))
             }
         }
     }
 
     /// Registered ids (sorted), for introspection.
     pub fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.map.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -84,6 +104,8 @@ impl Functions {
 
 impl std::fmt::Debug for Functions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Functions").field("ids", &self.ids()).finish()
+        f.debug_struct("Functions")
+            .field("ids", &self.ids())
+            .finish()
     }
 }

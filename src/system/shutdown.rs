@@ -20,7 +20,11 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Shutdown {
-        Shutdown { code: AtomicI64::new(0), triggered: AtomicBool::new(false), start: Mutex::new(None) }
+        Shutdown {
+            code: AtomicI64::new(0),
+            triggered: AtomicBool::new(false),
+            start: Mutex::new(None),
+        }
     }
 }
 
@@ -37,12 +41,22 @@ impl Shutdown {
 
     /// Record `code` and start the shutdown if it was not started yet.
     pub fn trigger(&self, code: i64) {
-        let code = if code < i32::MIN as i64 || code > i32::MAX as i64 { 1 } else { code };
+        let code = if code < i32::MIN as i64 || code > i32::MAX as i64 {
+            1
+        } else {
+            code
+        };
         self.code.store(code, Ordering::SeqCst);
-        if !self.triggered.swap(true, Ordering::SeqCst) {
-            if let Some(f) = self.start.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                f();
-            }
+        if self.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(f) = self
+            .start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            f();
         }
     }
 
@@ -59,7 +73,10 @@ impl Shutdown {
 
 impl std::fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shutdown").field("code", &self.code()).field("triggered", &self.is_triggered()).finish()
+        f.debug_struct("Shutdown")
+            .field("code", &self.code())
+            .field("triggered", &self.is_triggered())
+            .finish()
     }
 }
 

@@ -43,20 +43,29 @@ pub(crate) struct WorkerCounters {
     pub(crate) executed: AtomicU64,
     pub(crate) stolen: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) exited: AtomicU64,
+}
+
+/// Increment a counter that only its owning worker writes (no locked RMW needed).
+#[inline]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.store(c.load(Relaxed) + 1, Relaxed);
 }
 
 /// The thread-safe part of one worker.
-pub(crate) struct WorkerShared {
-    pub(crate) stealer: Stealer<Task>,
-    pub(crate) inject: Injector<Task>,
+pub(crate) struct WorkerShared<T = Task> {
+    pub(crate) stealer: Stealer<T>,
+    pub(crate) inject: Injector<T>,
     pub(crate) parker: Parker,
     pub(crate) counters: CachePadded<WorkerCounters>,
 }
 
-/// Shared executor state (owned by the runtime's `Shared`).
-pub(crate) struct Executor {
-    pub(crate) workers: Box<[WorkerShared]>,
-    pub(crate) global: Injector<Task>,
+/// Shared executor state (owned by the runtime's `Shared`). Generic over the task type only so
+/// the loom models can drive the parking protocol with plain integers.
+pub(crate) struct Executor<T = Task> {
+    pub(crate) workers: Box<[WorkerShared<T>]>,
+    pub(crate) global: Injector<T>,
     pub(crate) idle: Idle,
     pub(crate) shutdown: AtomicBool,
     /// Identity of this executor, to recognise our own worker threads.
@@ -72,10 +81,10 @@ pub(crate) enum Reason {
     Spawn,
 }
 
-impl Executor {
+impl<T> Executor<T> {
     /// Build the shared part and the owners' local queues (one per worker, moved to the
     /// worker threads).
-    pub(crate) fn new(workers: usize) -> (Executor, Vec<queue::Local<Task>>) {
+    pub(crate) fn new(workers: usize) -> (Executor<T>, Vec<queue::Local<T>>) {
         static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let mut locals = Vec::with_capacity(workers);
         let mut shared = Vec::with_capacity(workers);
@@ -99,25 +108,24 @@ impl Executor {
         (exec, locals)
     }
 
-    /// Queue a task that just became READY (see the module docs for the routing).
+    /// Queue a task made runnable by a thread that is not one of our workers: the inject queue
+    /// of `affinity` (unparking that worker if it sleeps), else the global queue.
     #[inline]
-    pub(crate) fn schedule(&self, task: Task, reason: Reason) {
-        let task = match worker::try_schedule_local(self, task, reason) {
-            Ok(()) => return,
-            Err(t) => t,
-        };
-        let w = task.last_worker.load(Relaxed);
-        if w != NO_WORKER && (w as usize) < self.workers.len() {
-            let ws = &self.workers[w as usize];
-            ws.inject.push(task);
-            // Store-buffering pair with the worker's `prepare(); fence; check inject`.
-            fence(SeqCst);
-            if ws.parker.is_parked() {
-                ws.parker.unpark();
+    pub(crate) fn schedule_remote(&self, task: T, affinity: Option<usize>) {
+        match affinity {
+            Some(w) if w < self.workers.len() => {
+                let ws = &self.workers[w];
+                ws.inject.push(task);
+                // Store-buffering pair with the worker's `prepare(); fence; check inject`.
+                fence(SeqCst);
+                if ws.parker.is_parked() {
+                    ws.parker.unpark();
+                }
             }
-        } else {
-            self.global.push(task);
-            self.notify_work();
+            _ => {
+                self.global.push(task);
+                self.notify_work();
+            }
         }
     }
 
@@ -157,5 +165,39 @@ impl Executor {
         for w in self.workers.iter() {
             while w.inject.pop().is_some() {}
         }
+    }
+
+    /// The parking protocol of worker `index` (see `park.rs`, `idle.rs`): announce, look at
+    /// every queue once more, sleep unless something is there. Returns whether the worker
+    /// is counted as searching afterwards.
+    pub(crate) fn park_worker(&self, index: usize, was_searching: bool) -> bool {
+        let me = &self.workers[index];
+        self.idle.transition_to_parked(index, was_searching);
+        if me.parker.prepare() {
+            // Announced PARKED; one last look at every queue (store-buffering pair with the
+            // notifiers' push-then-check).
+            fence(SeqCst);
+            if self.is_shutdown() || self.any_work(index) {
+                me.parker.cancel();
+            } else {
+                bump(&me.counters.parks);
+                me.parker.park();
+            }
+        }
+        self.idle.transition_from_parked(index)
+    }
+}
+
+impl Executor<Task> {
+    /// Queue a task that just became READY (see the module docs for the routing).
+    #[inline]
+    pub(crate) fn schedule(&self, task: Task, reason: Reason) {
+        let task = match worker::try_schedule_local(self, task, reason) {
+            Ok(()) => return,
+            Err(t) => t,
+        };
+        let w = task.last_worker.load(Relaxed);
+        let affinity = (w != NO_WORKER).then_some(w as usize);
+        self.schedule_remote(task, affinity);
     }
 }

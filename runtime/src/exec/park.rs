@@ -41,7 +41,7 @@ impl Parker {
         match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
             Ok(_) => true,
             Err(NOTIFIED) => {
-                self.state.store(EMPTY, SeqCst);
+                self.state.swap(EMPTY, SeqCst);
                 false
             }
             Err(s) => unreachable!("parker: prepare in state {s}"),
@@ -50,7 +50,8 @@ impl Parker {
 
     /// Abandon a prepared park (work was found); consumes a racing notification too.
     pub(crate) fn cancel(&self) {
-        self.state.store(EMPTY, SeqCst);
+        // Swap, not store: `unpark` swaps concurrently (and loom issue #254, see state.rs).
+        self.state.swap(EMPTY, SeqCst);
     }
 
     /// Sleep until notified (after a successful `prepare`).

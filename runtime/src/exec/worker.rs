@@ -24,12 +24,14 @@
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::exec::queue::Local;
 use crate::exec::{Executor, Reason, Task};
 use crate::process::{Event, StepOutput};
 use crate::runtime::Handle;
-use crate::sync::{Ordering::Relaxed, Ordering::SeqCst, fence};
+use crate::runtime::host::HostState;
+use crate::sync::Ordering::Relaxed;
 
 /// Look at the inject and global queues before local work every this many ticks. 61 is tokio's
 /// value: prime, so it does not fall into lockstep with periodic workloads, and rare enough to
@@ -61,7 +63,87 @@ pub(crate) struct WorkerCtx {
     pub(crate) lifo: StdCell<Option<Task>>,
     pub(crate) events: StdCell<Vec<Event>>,
     pub(crate) out: StdCell<Option<Box<StepOutput>>>,
+    /// Retired cells ready for reuse by spawns on this worker (see `Cell::reinit`).
+    pub(crate) pool: RefCell<Vec<Task>>,
+    /// The host of the last spawn on this worker (skips the host map's lock and hash).
+    pub(crate) host_cache: RefCell<Option<Arc<HostState>>>,
+    /// Recently sent-to cells, direct-mapped by uniq id (skips the process table's lock).
+    pub(crate) send_cache: RefCell<[Option<Task>; SEND_CACHE]>,
+    /// Messages sent by the running step, when batching kicked in (see [`Outbox`]).
+    pub(crate) outbox: RefCell<Outbox>,
 }
+
+/// Write-combining of the messages one step sends.
+///
+/// A step's sends are delivered immediately until it sends to the same process twice in a
+/// row; from then on every send of that step (to any target) is appended to per-target runs
+/// in send order, and the runs are pushed — one queue lock and one wake-up per run — when the
+/// step returns, before its yields are dispatched or it exits. Per-sender order holds (runs
+/// are flushed in send order and a target's messages stay in one run or consecutive runs),
+/// and so does causality across targets (once batching starts, nothing of this step
+/// overtakes the buffered messages). What changes is only *when* the receiver can see them:
+/// at the end of the sender's step rather than during it — so a native step must not block
+/// waiting for a reaction to a message it just sent (it never could on a 1-worker runtime).
+/// A process that is messaged once per step (ping-pong, rings) never batches.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// True while a step runs on this worker.
+    pub(crate) active: bool,
+    /// True once this step started batching.
+    pub(crate) batching: bool,
+    /// Address of the previous immediate target in this step (identity only, never read).
+    pub(crate) last: usize,
+    /// Buffered runs in send order.
+    pub(crate) runs: Vec<(Task, Vec<Event>)>,
+    /// Spare buffers for runs.
+    pub(crate) spare: Vec<Vec<Event>>,
+}
+
+/// Runs kept in the spare list (each an empty `Vec<Event>` with some capacity).
+const OUTBOX_SPARES: usize = 8;
+
+impl Outbox {
+    /// Append `ev` for `cell` to the runs.
+    pub(crate) fn append(&mut self, cell: &Task, ev: Event) {
+        if let Some((c, v)) = self.runs.last_mut()
+            && Arc::ptr_eq(c, cell)
+        {
+            v.push(ev);
+            return;
+        }
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.push(ev);
+        self.runs.push((cell.clone(), v));
+    }
+
+    /// Take the runs out for flushing (leaves the outbox inactive).
+    pub(crate) fn take_runs(&mut self) -> Vec<(Task, Vec<Event>)> {
+        self.active = false;
+        self.batching = false;
+        self.last = 0;
+        std::mem::take(&mut self.runs)
+    }
+
+    /// Give back emptied buffers (and the runs vector's allocation).
+    pub(crate) fn recycle(&mut self, mut runs: Vec<(Task, Vec<Event>)>) {
+        for (_, v) in runs.drain(..) {
+            if self.spare.len() < OUTBOX_SPARES && v.capacity() <= 4096 {
+                self.spare.push(v);
+            }
+        }
+        if self.runs.capacity() == 0 {
+            self.runs = runs;
+        }
+    }
+}
+
+/// Retired cells kept per worker: enough to absorb bursts of short processes, small enough
+/// (a few hundred bytes each) not to matter.
+pub(crate) const CELL_POOL: usize = 256;
+
+/// Send-cache slots per worker (a power of two): covers the handful of peers a worker's
+/// processes talk to at a time (ping-pong pairs, a fan-in receiver, a ring neighbour).
+pub(crate) const SEND_CACHE: usize = 8;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
@@ -147,6 +229,10 @@ impl WorkerLoop {
             lifo: StdCell::new(None),
             events: StdCell::new(Vec::with_capacity(64)),
             out: StdCell::new(Some(Box::new(StepOutput::new()))),
+            pool: RefCell::new(Vec::with_capacity(CELL_POOL)),
+            host_cache: RefCell::new(None),
+            send_cache: RefCell::new(Default::default()),
+            outbox: RefCell::new(Outbox::default()),
         });
         WorkerLoop {
             handle,
@@ -198,18 +284,18 @@ impl WorkerLoop {
             self.handle.shared.exec.idle.transition_from_searching();
         }
         CURRENT.with(|c| c.borrow_mut().take());
-        // Drop what is still queued here (breaks cell → runtime reference cycles).
+        // Drop what is still queued or cached here (breaks cell → runtime reference cycles).
         drop(self.ctx.lifo.take());
         while self.ctx.local.pop().is_some() {}
+        self.ctx.pool.borrow_mut().clear();
+        *self.ctx.send_cache.borrow_mut() = Default::default();
+        self.ctx.host_cache.borrow_mut().take();
     }
 
     #[inline]
     fn run_task(&self, t: Task) {
         let exec = &self.handle.shared.exec;
-        exec.workers[self.ctx.index]
-            .counters
-            .executed
-            .fetch_add(1, Relaxed);
+        crate::exec::bump(&exec.workers[self.ctx.index].counters.executed);
         crate::runtime::step::run_task(&self.handle, &self.ctx, t);
     }
 
@@ -243,6 +329,12 @@ impl WorkerLoop {
                 self.lifo_streak += 1;
                 return Some(t);
             }
+            if self.ctx.local.len() == 0 {
+                // Nothing else is runnable here: yielding to the local queue would just pop it
+                // back (and waking a thief for a single hot task only moves it across cores).
+                self.lifo_streak = 0;
+                return Some(t);
+            }
             self.ctx.local.push(t);
             exec.notify_work();
         }
@@ -273,10 +365,8 @@ impl WorkerLoop {
                 let before = self.ctx.local.len();
                 if let Some(t) = exec.workers[v].stealer.steal_half_into(&self.ctx.local) {
                     let got = (self.ctx.local.len() - before) as u64 + 1;
-                    exec.workers[self.ctx.index]
-                        .counters
-                        .stolen
-                        .fetch_add(got, Relaxed);
+                    let c = &exec.workers[self.ctx.index].counters.stolen;
+                    c.store(c.load(Relaxed) + got, Relaxed); // owner-only counter
                     return Some(t);
                 }
             }
@@ -284,24 +374,13 @@ impl WorkerLoop {
         exec.global.pop_batch_into(&self.ctx.local, BATCH)
     }
 
-    /// Park until notified (see the module docs of `park.rs` and `idle.rs`).
+    /// Park until notified (see `Executor::park_worker`).
     fn park(&mut self) {
-        let exec = &self.handle.shared.exec;
-        let index = self.ctx.index;
-        let me = &exec.workers[index];
         let was_searching = std::mem::replace(&mut self.searching, false);
-        exec.idle.transition_to_parked(index, was_searching);
-        if me.parker.prepare() {
-            // Announced PARKED; one last look at every queue (store-buffering pair with the
-            // notifiers' push-then-check).
-            fence(SeqCst);
-            if exec.is_shutdown() || exec.any_work(index) {
-                me.parker.cancel();
-            } else {
-                me.counters.parks.fetch_add(1, Relaxed);
-                me.parker.park();
-            }
-        }
-        self.searching = exec.idle.transition_from_parked(index);
+        self.searching = self
+            .handle
+            .shared
+            .exec
+            .park_worker(self.ctx.index, was_searching);
     }
 }

@@ -250,7 +250,8 @@ pub trait Process: Send + 'static {
         out: &mut StepOutput,
     ) -> Result<(), Error>;
 
-    /// Release resources. Called exactly once, after the process finished for any reason.
+    /// Release resources. Called exactly once for every process whose `init` ran: after it
+    /// finished for any reason, or when `init` or an `on_start` hook failed the spawn.
     fn close(&mut self) {}
 }
 

@@ -82,12 +82,50 @@ impl Cell {
             options,
             host,
             rt,
-            started_at: SystemTime::now(),
+            started_at: now(),
             owned: UnsafeCell::new(Owned {
                 process: Some(process),
                 exit_tx,
             }),
         }
+    }
+
+    /// Re-arm a retired cell for a new process. `&mut self` proves exclusivity (the caller got
+    /// it from `Arc::get_mut`, so no completer, queue entry or table entry refers to it); the
+    /// queue's generation is bumped all the same, so the "stale completions are rejected" rule
+    /// does not depend on that argument.
+    pub(crate) fn reinit(
+        &mut self,
+        pid: Pid,
+        options: SpawnOptions,
+        host: &StdArc<HostState>,
+        process: Box<dyn Process>,
+        exit_tx: Option<crossbeam_channel::Sender<Result<Value, Error>>>,
+    ) {
+        self.state = StateWord::new();
+        drop(self.queue.reset());
+        self.last_worker = AtomicU32::new(NO_WORKER);
+        self.kill = AtomicU32::new(KILL_NONE);
+        self.steps = AtomicU64::new(0);
+        self.pid = pid;
+        self.options = options;
+        if !StdArc::ptr_eq(&self.host, host) {
+            self.host = host.clone();
+        }
+        self.started_at = now();
+        self.owned = UnsafeCell::new(Owned {
+            process: Some(process),
+            exit_tx,
+        });
+    }
+
+    /// Drop what a retired cell should not keep alive while it waits in a pool.
+    pub(crate) fn retire(&mut self) {
+        self.options = SpawnOptions::default();
+        self.owned = UnsafeCell::new(Owned {
+            process: None,
+            exit_tx: None,
+        });
     }
 
     /// Run `f` on the owner-only data.
@@ -124,6 +162,12 @@ impl fmt::Debug for Cell {
             .field("state", &self.state.get())
             .finish()
     }
+}
+
+/// Spawn timestamp: the coarse real-time clock (a few ns instead of a full `clock_gettime`;
+/// millisecond-level resolution is plenty for introspection).
+fn now() -> SystemTime {
+    crate::sys::coarse_now()
 }
 
 /// The exit error of a terminated process (spec `system/process/errors.go`).

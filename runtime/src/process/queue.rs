@@ -3,8 +3,10 @@
 //!
 //! # Design
 //!
-//! A mutex around a `Vec<Event>`, drained by *swapping* the vector with the worker's (empty)
-//! batch buffer, so steady-state operation allocates nothing: capacities circulate between
+//! A spin lock (`sync::SpinLock`: the critical sections are a push or a swap) around a
+//! `Vec<Event>` (empty, unallocated, until the first event), drained by
+//! *swapping* the vector with the worker's (empty) batch buffer, so steady-state operation
+//! allocates nothing: capacities circulate between
 //! queues and workers (the Go original double-buffers the same way). The lock is held only for a
 //! push or a swap, never while user code runs. BEAM's experience ("lock-free run queues did not
 //! perform as well as one lock per queue") and our fan-in bench guided the choice; an intrusive
@@ -12,8 +14,9 @@
 //!
 //! `len` mirrors the vector length and is read without the lock by the state-word protocol
 //! (`has_events` in [`StateWord::finish_step`](super::state::StateWord::finish_step)); it is
-//! written under the lock with `SeqCst` so the push-then-notify / clear-then-check pair is
-//! sequentially consistent.
+//! written under the lock (`Release`); the `SeqCst` fences of the state-word protocol (one at
+//! the top of `notify`, after the push; one before each lock-free `has_events` check) order it
+//! against the state word.
 //!
 //! # Generation and close
 //!
@@ -25,7 +28,7 @@
 //!   ever maps a PID to its own incarnation, so they need no generation.
 
 use crate::process::Event;
-use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering::SeqCst, lock};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering::Release, Ordering::SeqCst, SpinLock, fence};
 
 #[derive(Debug)]
 struct Inner {
@@ -37,20 +40,17 @@ struct Inner {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct EventQueue {
-    inner: Mutex<Inner>,
+    inner: SpinLock<Inner>,
     len: AtomicUsize,
     /// Mirror of `inner.epoch` for lock-free reads (new completers); written under the lock.
     epoch: AtomicU32,
 }
 
-/// Initial capacity: most processes see few events between steps.
-const INITIAL_CAPACITY: usize = 4;
-
 impl EventQueue {
     pub(crate) fn new() -> EventQueue {
         EventQueue {
-            inner: Mutex::new(Inner {
-                events: Vec::with_capacity(INITIAL_CAPACITY),
+            inner: SpinLock::new(Inner {
+                events: Vec::new(),
                 epoch: 1,
                 closed: false,
             }),
@@ -62,24 +62,42 @@ impl EventQueue {
     /// Push a message (or a runtime-generated event). Returns the event back when closed.
     #[inline]
     pub(crate) fn push(&self, ev: Event) -> Result<(), Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed {
             return Err(ev);
         }
         g.events.push(ev);
-        self.len.store(g.events.len(), SeqCst);
+        self.len.store(g.events.len(), Release);
         Ok(())
+    }
+
+    /// Append a batch of messages (emptying `batch`; its buffer may be exchanged for the
+    /// queue's when the queue was empty). False when closed (the batch is dropped).
+    pub(crate) fn push_batch(&self, batch: &mut Vec<Event>) -> bool {
+        let mut g = self.inner.lock();
+        if g.closed {
+            drop(g);
+            batch.clear();
+            return false;
+        }
+        if g.events.is_empty() {
+            std::mem::swap(&mut g.events, batch);
+        } else {
+            g.events.append(batch);
+        }
+        self.len.store(g.events.len(), Release);
+        true
     }
 
     /// Push a completion captured at generation `epoch`. Rejected when closed or stale.
     #[inline]
     pub(crate) fn push_completion(&self, epoch: u32, ev: Event) -> Result<(), Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed || g.epoch != epoch {
             return Err(ev);
         }
         g.events.push(ev);
-        self.len.store(g.events.len(), SeqCst);
+        self.len.store(g.events.len(), Release);
         Ok(())
     }
 
@@ -98,12 +116,15 @@ impl EventQueue {
     #[inline]
     pub(crate) fn drain_into(&self, buf: &mut Vec<Event>) {
         debug_assert!(buf.is_empty());
+        // The caller just won READY → RUNNING; this fence pairs with the one in `notify`, so
+        // an event pushed by a notifier that saw READY is visible to the check below.
+        fence(SeqCst);
         if !self.has_events() {
             return;
         }
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         std::mem::swap(&mut g.events, buf);
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
     }
 
     /// The current generation (for new completers).
@@ -113,26 +134,26 @@ impl EventQueue {
 
     /// Close: reject later pushes and return the discarded events (drop them outside the lock).
     pub(crate) fn close(&self) -> Vec<Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         g.closed = true;
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
         std::mem::take(&mut g.events)
     }
 
     /// True once closed.
     #[allow(dead_code)] // tests and loom models
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.inner).closed
+        self.inner.lock().closed
     }
 
     /// Reopen for a new incarnation: bump the generation, clear pending events.
     #[allow(dead_code)] // used when cells are recycled, and by the loom models
     pub(crate) fn reset(&self) -> Vec<Event> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         g.epoch = g.epoch.wrapping_add(1);
         self.epoch.store(g.epoch, SeqCst);
         g.closed = false;
-        self.len.store(0, SeqCst);
+        self.len.store(0, Release);
         std::mem::take(&mut g.events)
     }
 }

@@ -12,13 +12,13 @@
 //!
 //! | from            | to              | who                         | method              |
 //! |-----------------|-----------------|-----------------------------|---------------------|
-//! | READY           | RUNNING         | a worker that popped it     | [`StateWord::try_acquire`] |
-//! | IDLE / BLOCKED  | READY           | a notifier (message, completion, terminate) — the winner queues it | [`StateWord::notify`] |
-//! | RUNNING         | RUNNING+WAKEUP  | a notifier while the owner runs the step | [`StateWord::notify`] |
-//! | RUNNING(+W)     | READY           | the owner, when WAKEUP was set and events are pending, or on `Continue` | [`StateWord::finish_step`] |
-//! | RUNNING         | IDLE / BLOCKED  | the owner after a step, only if WAKEUP is clear (CAS on the whole word) | [`StateWord::finish_step`] |
-//! | READY/IDLE/BLOCKED | RUNNING      | a non-worker taking ownership to kill (terminate, forced stop) | [`StateWord::try_seize`] |
-//! | RUNNING         | COMPLETE        | the owner (exit, error, kill)  | [`StateWord::complete`] |
+//! | READY           | RUNNING         | a worker that popped it     | `StateWord::try_acquire` |
+//! | IDLE / BLOCKED  | READY           | a notifier (message, completion, terminate) — the winner queues it | `StateWord::notify` |
+//! | RUNNING         | RUNNING+WAKEUP  | a notifier while the owner runs the step | `StateWord::notify` |
+//! | RUNNING(+W)     | READY           | the owner, when WAKEUP was set and events are pending, or on `Continue` | `StateWord::finish_step` |
+//! | RUNNING         | IDLE / BLOCKED  | the owner after a step, only if WAKEUP is clear (CAS on the whole word) | `StateWord::finish_step` |
+//! | READY/IDLE/BLOCKED | RUNNING      | a non-worker taking ownership to kill (terminate, forced stop) | `StateWord::try_seize` |
+//! | RUNNING         | COMPLETE        | the owner (exit, error, kill)  | `StateWord::complete` |
 //!
 //! # Invariants
 //!
@@ -30,17 +30,21 @@
 //! 3. **WAKEUP only while RUNNING.** Notifiers set it only on a RUNNING word; the owner clears it
 //!    before leaving RUNNING. A notifier that finds WAKEUP already set does nothing: the owner
 //!    is guaranteed to look at the event queue after clearing the bit.
-//! 4. **No lost wake-up.** An event is pushed *before* [`StateWord::notify`] runs. The owner, in
-//!    [`StateWord::finish_step`], either (a) sees WAKEUP, clears it, and re-checks the queue, or
+//! 4. **No lost wake-up.** An event is pushed *before* `StateWord::notify` runs. The owner, in
+//!    `StateWord::finish_step`, either (a) sees WAKEUP, clears it, and re-checks the queue, or
 //!    (b) parks the word with a CAS that fails if WAKEUP appeared. The notifier's
-//!    push-then-load and the owner's clear-then-check form a store-buffering pair; all four
-//!    accesses are `SeqCst`, so at least one side sees the other (see `docs/scheduler.md`).
+//!    push-then-load and the owner's clear-then-check form a store-buffering pair, made sound
+//!    by a `SeqCst` fence on each side (`notify` starts with one; `finish_step` has one between
+//!    clearing the bit and looking at the queue), so at least one side sees the other (see
+//!    `docs/scheduler.md`). Fences rather than `SeqCst` accesses alone, because the C++/Rust
+//!    model only guarantees store-buffering through fences, and loom checks fences (it treats
+//!    `SeqCst` accesses as `AcqRel`).
 //!
 //! The CAS loops retry *until the masked state changes or the wanted transition happens*: a CAS
 //! that fails only because WAKEUP flipped is retried, never given up (the lost-wake-up bug of
 //! Wippy PR #325). The `loom_state_*` models in `src/tests/loom_state.rs` check these rules.
 
-use crate::sync::{AtomicU32, Ordering::SeqCst};
+use crate::sync::{AtomicU32, Ordering::SeqCst, fence};
 
 /// Runnable, in (or about to be put in) exactly one run queue.
 pub(crate) const READY: u32 = 0;
@@ -95,7 +99,7 @@ impl ProcessState {
     }
 }
 
-/// What a notifier must do after [`StateWord::notify`].
+/// What a notifier must do after `StateWord::notify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// It moved the process to READY: it must push it to a run queue.
@@ -147,6 +151,9 @@ impl StateWord {
     /// Called after an event was pushed to the process's queue (or a kill flag was set).
     #[inline]
     pub(crate) fn notify(&self) -> Wake {
+        // Store-buffering pair with the owner's fence in `finish_step` / `drain_into`: the
+        // push before this fence is seen by the owner, or the owner's transition is seen here.
+        fence(SeqCst);
         let mut cur = self.0.load(SeqCst);
         loop {
             let next = match cur & STATE_MASK {
@@ -180,6 +187,7 @@ impl StateWord {
                 // Some notifier pushed during the step. Its event may already have been drained
                 // by this step, so clear the flag and look at the queue (invariant 4).
                 self.0.fetch_and(!WAKEUP, SeqCst);
+                fence(SeqCst); // pairs with the fence at the top of `notify`
                 if has_events() {
                     // Any WAKEUP set after the clear is redundant: we queue the process anyway.
                     self.0.swap(READY, SeqCst);
@@ -196,8 +204,11 @@ impl StateWord {
 
     /// The owner marks the process finished. Later notifiers do nothing.
     pub(crate) fn complete(&self) {
-        debug_assert_eq!(self.0.load(SeqCst) & STATE_MASK, RUNNING);
-        self.0.store(COMPLETE, SeqCst);
+        // A swap, not a store: notifiers may CAS the word concurrently (setting WAKEUP), and an
+        // RMW is what orders the two (also loom issue #254: loom mis-orders a plain store
+        // against a concurrent RMW on the same atomic, so we never mix them).
+        let prev = self.0.swap(COMPLETE, SeqCst);
+        debug_assert_eq!(prev & STATE_MASK, RUNNING);
     }
 
     /// True once COMPLETE.

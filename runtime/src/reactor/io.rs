@@ -201,8 +201,9 @@ impl IoEntry {
     }
 }
 
-/// A registered I/O source. Deregister with [`IoHandle::deregister`] before dropping the source;
-/// dropping the handle alone only forgets the readiness state (mio removes closed fds itself).
+/// A registered I/O source. Deregister with [`IoHandle::deregister`], or drop the handle after
+/// closing the source (the kernel removes a closed fd from the poll by itself). Dropping the
+/// handle forgets the readiness state and completes pending waiters with `Canceled`.
 pub struct IoHandle {
     pub(crate) entry: Arc<IoEntry>,
     pub(crate) reactor: Arc<ReactorShared>,
@@ -276,11 +277,17 @@ impl IoHandle {
     /// # Errors
     /// The OS error from `epoll_ctl`.
     pub fn deregister<S: mio::event::Source + ?Sized>(self, source: &mut S) -> Result<(), Error> {
-        self.reactor.forget_io(self.entry.token);
-        self.entry.close_waiters();
+        // Drop (below) forgets the registration and cancels waiters.
         self.reactor
             .registry
             .deregister(source)
             .map_err(Error::from)
+    }
+}
+
+impl Drop for IoHandle {
+    fn drop(&mut self) {
+        self.reactor.forget_io(self.entry.token);
+        self.entry.close_waiters();
     }
 }

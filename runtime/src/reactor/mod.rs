@@ -61,7 +61,8 @@ pub(crate) enum Op {
         deadline: Instant,
         version: u64,
     },
-    EnableSignals,
+    /// Register the (already installed) signal handler's pipe with the poll.
+    EnableSignals(signal_hook_mio::v1_0::Signals),
 }
 
 type Callback = Arc<dyn Fn() + Send + Sync>;
@@ -93,7 +94,7 @@ impl ReactorShared {
     pub(crate) fn submit(&self, op: Op) {
         let must_wake = match &op {
             Op::Arm { deadline, .. } => self.nanos(*deadline) < self.next_wake.load(SeqCst).max(1),
-            Op::EnableSignals => true,
+            Op::EnableSignals(_) => true,
         };
         self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
         // Re-read after the push: the reactor publishes `next_wake` before re-checking `ops`.
@@ -271,7 +272,14 @@ impl Reactor {
             .unwrap_or_else(|p| p.into_inner())
             .push(f);
         if !self.shared.signals_enabled.swap(true, SeqCst) {
-            self.shared.submit(Op::EnableSignals);
+            // Install the OS handlers now, on the caller's thread, so a signal that arrives
+            // before the reactor registers the pipe is queued in it rather than killing us.
+            match signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM]) {
+                Ok(s) => self.shared.submit(Op::EnableSignals(s)),
+                Err(e) => {
+                    log::error!(error:% = e; "reactor: cannot install the SIGINT/SIGTERM handler")
+                }
+            }
         }
     }
 
@@ -303,24 +311,14 @@ fn run(mut poll: Poll, sh: Arc<ReactorShared>, rt: Weak<Shared>) {
                         entry,
                     });
                 }
-                Op::EnableSignals => {
-                    if signals.is_none() {
-                        match signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM]) {
-                            Ok(mut s) => {
-                                if let Err(e) = poll.registry().register(
-                                    &mut s,
-                                    SIGNAL_TOKEN,
-                                    Interest::READABLE,
-                                ) {
-                                    log::error!(error:% = e; "reactor: cannot register signal handler");
-                                }
-                                signals = Some(s);
-                            }
-                            Err(e) => {
-                                log::error!(error:% = e; "reactor: cannot install signal handler")
-                            }
-                        }
+                Op::EnableSignals(mut s) => {
+                    if let Err(e) =
+                        poll.registry()
+                            .register(&mut s, SIGNAL_TOKEN, Interest::READABLE)
+                    {
+                        log::error!(error:% = e; "reactor: cannot register the signal pipe");
                     }
+                    signals = Some(s);
                 }
             }
         }

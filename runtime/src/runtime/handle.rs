@@ -3,7 +3,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -13,9 +13,10 @@ use crate::bus::Bus;
 use crate::dispatch::Dispatcher;
 use crate::error::{Error, Kind};
 use crate::exec::Reason;
+use crate::exec::worker::{SEND_CACHE, WorkerCtx, with_current};
 use crate::pid::{Pid, PidGen};
 use crate::process::cell::{Cell, KILL_TERMINATE};
-use crate::process::{Completer, Process, ProcessCx, cancel_package};
+use crate::process::{Completer, Event, Process, ProcessCx, cancel_package};
 use crate::reactor::{IoHandle, TimerHandle};
 use crate::relay::{Node, Package, Receiver as RelayReceiver, Router};
 use crate::runtime::host::{HostReceiver, HostState, host_stopping};
@@ -74,6 +75,36 @@ fn shut_down() -> Error {
     Error::new(Kind::UNAVAILABLE, "runtime is shut down")
 }
 
+/// Deliver to a live local cell: refuse ordinary traffic to a stopping host.
+#[inline]
+fn deliver(cell: &Arc<Cell>, pkg: Package) -> Result<(), Error> {
+    if cell.host.is_stopping() && !pkg.is_control() {
+        return Err(host_stopping(cell.host.id.as_str()));
+    }
+    push_message(cell, pkg)
+}
+
+/// Deliver from a worker: immediately, or into the running step's outbox once that step
+/// batches (see `exec::worker::Outbox`).
+#[inline]
+fn deliver_on(ctx: &WorkerCtx, cell: &Arc<Cell>, pkg: Package) -> Result<(), Error> {
+    if cell.host.is_stopping() && !pkg.is_control() {
+        return Err(host_stopping(cell.host.id.as_str()));
+    }
+    let mut ob = ctx.outbox.borrow_mut();
+    if ob.active {
+        let addr = Arc::as_ptr(cell) as usize;
+        if ob.batching || ob.last == addr {
+            ob.batching = true;
+            ob.append(cell, Event::Message(pkg));
+            return Ok(());
+        }
+        ob.last = addr;
+    }
+    drop(ob);
+    push_message(cell, pkg)
+}
+
 impl Handle {
     // ===== processes =====
 
@@ -127,22 +158,9 @@ impl Handle {
                 Error::new(Kind::UNAVAILABLE, "scheduler is stopping").with_retryable(Some(false))
             );
         }
-        let host = sh
-            .host(host_id)
-            .ok_or_else(|| crate::relay::host_not_found(host_id, sh.node.id()))?;
-        if host.is_stopping() {
-            return Err(host_stopping(host_id));
-        }
-        host.reserve()?;
-        let pid = sh.pidgen.generate(host_id);
-        let cell = Arc::new(Cell::new(
-            pid.clone(),
-            opts,
-            host.clone(),
-            sh.clone(),
-            process,
-            exit_tx,
-        ));
+        let cell = self.prepare_cell(host_id, process, opts, exit_tx)?;
+        let host = &cell.host;
+        let pid = cell.pid.clone();
         // SAFETY: the cell is not published yet (not in the table, not queued), so this thread
         // is its only user; the closure does not re-enter `with_owned`.
         let init = unsafe {
@@ -160,24 +178,97 @@ impl Handle {
             Err(p) => Err(panic_error(p)),
         };
         if let Err(e) = init {
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(e);
         }
         let key = pid.uniq_num().expect("generated pids are numeric");
         if !sh.table.insert(key, cell.clone()) {
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(
                 Error::internal("pid collision in process table").with_detail("pid", pid.as_str())
             );
         }
         if let Err(e) = self.run_on_start(&cell) {
             sh.table.remove(key, &cell);
-            self.abort_spawn(&cell, &host);
+            self.abort_spawn(&cell, host);
             return Err(e);
         }
-        sh.spawned.fetch_add(1, Relaxed);
+        sh.count(true);
         sh.exec.schedule(cell, Reason::Spawn);
         Ok(pid)
+    }
+
+    /// Find the host, reserve a slot, and build the cell — on a worker from its cell pool and
+    /// host cache (no allocation and no shared reference-count traffic in the common case),
+    /// elsewhere from scratch.
+    fn prepare_cell(
+        &self,
+        host_id: &str,
+        process: Box<dyn Process>,
+        opts: SpawnOptions,
+        exit_tx: Option<crossbeam_channel::Sender<Result<Value, Error>>>,
+    ) -> Result<Arc<Cell>, Error> {
+        let sh = &self.shared;
+        let mut parts = Some((process, opts, exit_tx));
+        let fast = with_current(&sh.exec, |ctx| {
+            let hc = ctx.host_cache.borrow();
+            let host = match &*hc {
+                Some(h) if h.id == host_id && !h.is_removed() => h,
+                _ => return None,
+            };
+            Some(Self::build_cell(
+                sh,
+                host,
+                ctx.pool.borrow_mut().pop(),
+                &mut parts,
+            ))
+        })
+        .flatten();
+        if let Some(r) = fast {
+            return r;
+        }
+        let host = sh
+            .host(host_id)
+            .ok_or_else(|| crate::relay::host_not_found(host_id, sh.node.id()))?;
+        with_current(&sh.exec, |ctx| {
+            *ctx.host_cache.borrow_mut() = Some(host.clone())
+        });
+        Self::build_cell(sh, &host, None, &mut parts)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build_cell(
+        sh: &Arc<Shared>,
+        host: &Arc<HostState>,
+        recycled: Option<Arc<Cell>>,
+        parts: &mut Option<(
+            Box<dyn Process>,
+            SpawnOptions,
+            Option<crossbeam_channel::Sender<Result<Value, Error>>>,
+        )>,
+    ) -> Result<Arc<Cell>, Error> {
+        if host.is_stopping() {
+            return Err(host_stopping(&host.id));
+        }
+        host.reserve()?;
+        let (process, opts, exit_tx) = parts.take().expect("cell parts used once");
+        let pid = sh.pidgen.generate(&host.id);
+        Ok(match recycled {
+            Some(mut c) => {
+                Arc::get_mut(&mut c)
+                    .expect("pooled cells are uniquely owned")
+                    .reinit(pid, opts, host, process, exit_tx);
+                c
+            }
+            None => Arc::new(Cell::new(
+                pid,
+                opts,
+                host.clone(),
+                sh.clone(),
+                process,
+                exit_tx,
+            )),
+        })
     }
 
     fn abort_spawn(&self, cell: &Arc<Cell>, host: &HostState) {
@@ -225,15 +316,45 @@ impl Handle {
     #[inline]
     pub fn send(&self, pkg: Package) -> Result<(), Error> {
         let sh = &self.shared;
-        if sh.node.is_local(&pkg.to)
-            && let Some(cell) = sh.table.get(&pkg.to)
-        {
-            if cell.host.is_stopping() && !pkg.is_control() {
-                return Err(host_stopping(cell.host.id.as_str()));
-            }
-            return push_message(&cell, pkg);
+        if !sh.node.is_local(&pkg.to) {
+            return sh.router.send(pkg);
         }
-        sh.router.send(pkg)
+        let Some(key) = pkg.to.uniq_num() else {
+            return sh.router.send(pkg);
+        };
+        let slot = (key as usize) & (SEND_CACHE - 1);
+        // Fast path: a worker's send cache (no table lock, no reference-count traffic).
+        let mut pkg = Some(pkg);
+        let hit = with_current(&sh.exec, |ctx| {
+            let cache = ctx.send_cache.borrow();
+            match &cache[slot] {
+                Some(c) if c.pid == pkg.as_ref().expect("package").to && !c.state.is_complete() => {
+                    Some(deliver_on(ctx, c, pkg.take().expect("package")))
+                }
+                _ => None,
+            }
+        })
+        .flatten();
+        if let Some(r) = hit {
+            return r;
+        }
+        let pkg = pkg.expect("package not consumed on a cache miss");
+        match sh.table.get(&pkg.to) {
+            Some(cell) => {
+                let mut pkg = Some(pkg);
+                let on_worker = with_current(&sh.exec, |ctx| {
+                    let r = deliver_on(ctx, &cell, pkg.take().expect("package"));
+                    ctx.send_cache.borrow_mut()[slot] = Some(cell.clone());
+                    r
+                });
+                match on_worker {
+                    Some(r) => r,
+                    None => deliver(&cell, pkg.take().expect("package")),
+                }
+            }
+            // Not a live process of ours: another host (mailbox, function pool), or dead.
+            None => sh.router.send(pkg),
+        }
     }
 
     /// Convenience: send `payloads` on `topic` from `from` to `to`.
@@ -267,6 +388,7 @@ impl Handle {
     }
 
     pub(crate) fn kill(&self, cell: &Arc<Cell>, code: u32) {
+        debug_assert!(code != 0);
         cell.kill.store(code, SeqCst);
         if cell.state.try_seize() {
             let err = cell.kill_error().expect("kill code set");
@@ -344,6 +466,7 @@ impl Handle {
                 .ok_or_else(|| crate::relay::host_not_found(id, self.shared.node.id()))?
         };
         host.stopping.store(true, SeqCst);
+        host.removed.store(true, SeqCst);
         self.shared.node.unregister_host(id);
         for c in self.shared.table.snapshot() {
             if Arc::ptr_eq(&c.host, &host) {

@@ -39,6 +39,8 @@ pub(crate) struct HostState {
     pub(crate) lifecycle: Option<Arc<dyn Lifecycle>>,
     pub(crate) count: AtomicUsize,
     pub(crate) stopping: AtomicBool,
+    /// Set by `remove_host`: per-worker host caches must not hand this host out any more.
+    pub(crate) removed: AtomicBool,
 }
 
 impl HostState {
@@ -49,24 +51,36 @@ impl HostState {
             lifecycle: cfg.lifecycle,
             count: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
         }
     }
 
-    /// Reserve a slot for a new process.
+    /// Reserve a slot for a new process. Only limited hosts count (an unlimited host would
+    /// pay a cross-core atomic per spawn and exit for nothing: stops find a host's processes
+    /// through the process table).
+    #[inline]
     pub(crate) fn reserve(&self) -> Result<(), Error> {
+        let Some(max) = self.max_processes else {
+            return Ok(());
+        };
         let prev = self.count.fetch_add(1, SeqCst);
-        if let Some(max) = self.max_processes
-            && prev >= max
-        {
+        if prev >= max {
             self.count.fetch_sub(1, SeqCst);
             return Err(limit_exceeded(&self.id, max));
         }
         Ok(())
     }
 
-    /// Give a slot back; true when the host became empty.
-    pub(crate) fn release(&self) -> bool {
-        self.count.fetch_sub(1, SeqCst) == 1
+    /// Give a slot back.
+    #[inline]
+    pub(crate) fn release(&self) {
+        if self.max_processes.is_some() {
+            self.count.fetch_sub(1, SeqCst);
+        }
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(SeqCst)
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

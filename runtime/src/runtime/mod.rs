@@ -284,6 +284,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     pub(crate) exit_lock: Mutex<()>,
     pub(crate) exit_cv: Condvar,
+    /// Spawns/exits counted on threads that are not workers (workers count in their own
+    /// cache-padded counters: a shared counter would bounce between cores on every spawn).
     pub(crate) spawned: AtomicU64,
     pub(crate) exited: AtomicU64,
     pub(crate) workers: usize,
@@ -339,6 +341,19 @@ impl Shared {
             .is_err()
         {
             log::error!(pid:% = cell.pid; "host lifecycle on_complete panicked");
+        }
+    }
+
+    /// Count a spawn (`spawn == true`) or an exit on the calling thread's counter.
+    #[inline]
+    pub(crate) fn count(&self, spawn: bool) {
+        let done = crate::exec::worker::with_current(&self.exec, |ctx| {
+            let c = &self.exec.workers[ctx.index].counters;
+            crate::exec::bump(if spawn { &c.spawned } else { &c.exited });
+        });
+        if done.is_none() {
+            (if spawn { &self.spawned } else { &self.exited })
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -69,8 +69,18 @@ impl RuntimeStats {
             workers: sh.workers,
             pinned: sh.pinned,
             processes: sh.table.len(),
-            spawned: sh.spawned.load(Relaxed),
-            exited: sh.exited.load(Relaxed),
+            spawned: sh.spawned.load(Relaxed)
+                + sh.exec
+                    .workers
+                    .iter()
+                    .map(|w| w.counters.spawned.load(Relaxed))
+                    .sum::<u64>(),
+            exited: sh.exited.load(Relaxed)
+                + sh.exec
+                    .workers
+                    .iter()
+                    .map(|w| w.counters.exited.load(Relaxed))
+                    .sum::<u64>(),
             timers: sh.reactor.timers_live(),
             per_worker,
         }

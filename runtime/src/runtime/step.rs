@@ -30,7 +30,7 @@ use std::sync::Arc;
 use crate::dispatch::DispatchCx;
 use crate::error::Error;
 use crate::exec::Task;
-use crate::exec::worker::WorkerCtx;
+use crate::exec::worker::{CELL_POOL, WorkerCtx};
 use crate::process::cell::Cell;
 use crate::process::state::{BLOCKED, IDLE, READY};
 use crate::process::{Command, Completer, ProcessCx, Status, StepOutput, Tag};
@@ -46,12 +46,14 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     }
     if let Some(err) = cell.kill_error() {
         finish(handle, &cell, Err(err));
+        retire(ctx, cell);
         return;
     }
     let mut events = ctx.events.take();
     cell.queue.drain_into(&mut events);
     let mut out = ctx.out.take().unwrap_or_default();
     out.reset();
+    ctx.outbox.borrow_mut().active = true;
     // SAFETY: `try_acquire` succeeded, so this thread owns the cell until it leaves RUNNING
     // (state.rs invariant 1); the closure does not re-enter `with_owned`.
     let r = unsafe {
@@ -67,7 +69,9 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
             catch_unwind(AssertUnwindSafe(|| p.step(&mut cx, &mut events, &mut out)))
         })
     };
-    cell.steps.fetch_add(1, Relaxed);
+    // Only the owner writes `steps` (introspection reads it racily): no locked RMW needed.
+    cell.steps.store(cell.steps.load(Relaxed) + 1, Relaxed);
+    flush_outbox(ctx);
     events.clear();
     ctx.events.set(events);
     let failed = match r {
@@ -78,6 +82,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     if let Some(e) = failed {
         recycle(ctx, out);
         finish(handle, &cell, Err(e));
+        retire(ctx, cell);
         return;
     }
     if out.status() != Status::Done
@@ -85,6 +90,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     {
         recycle(ctx, out);
         finish(handle, &cell, Err(err));
+        retire(ctx, cell);
         return;
     }
     if let Some(up) = out.take_upgrade() {
@@ -97,6 +103,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
         let res = out.take_result();
         recycle(ctx, out);
         finish(handle, &cell, res);
+        retire(ctx, cell);
         return;
     }
     if out.has_yields() {
@@ -131,6 +138,33 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
             }
         }
     }
+}
+
+/// Keep an exited cell for reuse if nothing else refers to it (no completer, timer, send
+/// cache or introspection snapshot holds it).
+#[inline]
+fn retire(ctx: &WorkerCtx, mut cell: Task) {
+    if ctx.pool.borrow().len() >= CELL_POOL {
+        return;
+    }
+    if let Some(c) = Arc::get_mut(&mut cell) {
+        // Drop the old spawn options before touching the pool: their values' destructors are
+        // user code and may spawn (which borrows the pool).
+        c.retire();
+        ctx.pool.borrow_mut().push(cell);
+    }
+}
+
+/// Push the step's batched messages, one run at a time, in send order.
+#[inline]
+fn flush_outbox(ctx: &WorkerCtx) {
+    let mut runs = ctx.outbox.borrow_mut().take_runs();
+    for (cell, batch) in runs.iter_mut() {
+        if cell.queue.push_batch(batch) {
+            crate::runtime::wake(cell);
+        }
+    }
+    ctx.outbox.borrow_mut().recycle(runs);
 }
 
 #[inline]
@@ -226,7 +260,7 @@ pub(crate) fn finish(handle: &Handle, cell: &Arc<Cell>, result: Result<Value, Er
         }
     }
     drop(discarded);
-    rt.exited.fetch_add(1, Relaxed);
+    rt.count(false);
     cell.host.release();
     if let Some(tx) = exit_tx {
         let _ = tx.send(result);

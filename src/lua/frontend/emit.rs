@@ -31,7 +31,8 @@ pub(crate) const TYPE_TABLE_PREFIX: &str = "__wippy_T.";
 
 /// Apply `edits` (sorted by start, non-overlapping) after `prelude`.
 pub(crate) fn assemble(src: &[u8], prelude: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len() + prelude.len() + 16);
+    // Slack for rewritten method calls (`X:is(v)` grows by ~20 bytes).
+    let mut out = Vec::with_capacity(src.len() + src.len() / 32 + prelude.len() + 16);
     out.extend_from_slice(prelude);
     let mut pos = 0usize;
     for e in edits {

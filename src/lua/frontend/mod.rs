@@ -22,14 +22,16 @@
 //! The engine installs the helpers with [`install_type_runtime`] on states that run a chunk whose
 //! [`Translation::needs_type_runtime`] is true; others pay nothing.
 //!
-//! Layout: [`lexer`] (tokens) → [`parser`] + [`types`] (grammar, edit list, scopes) → [`emit`]
-//! (assembly) ; [`ast`] (type syntax tree) ; [`cache`] ; [`runtime`] (type objects on mlua).
+//! Layout: `lexer` (tokens) → `parser` (statements, scopes, edit list) + `expr` (value
+//! expressions, type-call sites) + `types` (type grammar) → `emit` (assembly); `ast` (type syntax
+//! tree); `cache`; `runtime` (type objects on mlua).
 //! Design notes: `docs/frontend.md`.
 
 mod ast;
 mod cache;
 mod emit;
 mod error;
+mod expr;
 mod lexer;
 mod parser;
 mod runtime;
@@ -39,7 +41,7 @@ use std::borrow::Cow;
 
 pub use cache::TranslationCache;
 pub use error::SyntaxError;
-pub use runtime::install_type_runtime;
+pub use runtime::{install_type_runtime, type_runtime_entry};
 
 use error::RawError;
 use parser::{Parser, is_builtin_type_name};
@@ -112,6 +114,17 @@ pub(crate) fn translate_raw(src: &[u8]) -> Result<Translation, RawError> {
 
     let declared: Vec<&[u8]> = p.decls.iter().map(|d| d.decl.name().text(src)).collect();
     let mut edits = std::mem::take(&mut p.edits);
+    if src.starts_with(lexer::UTF8_BOM) {
+        // Lua 5.4's loadbuffer does not skip a byte order mark: blank it (first edit).
+        edits.insert(
+            0,
+            emit::Edit::Blank {
+                start: 0,
+                end: lexer::UTF8_BOM.len() as u32,
+                semi: false,
+            },
+        );
+    }
     let mut type_calls = 0usize;
     for c in std::mem::take(&mut p.call_sites) {
         if !(is_builtin_type_name(c.name) || declared.contains(&c.name)) {

@@ -108,3 +108,11 @@ fn method_call_shapes_become_direct_calls() {
         assert_eq!(got, want, "{call}");
     }
 }
+
+#[test]
+fn byte_order_mark_is_whitespace() {
+    let t = translate_bytes(b"\xEF\xBB\xBFlocal x: number = 1", "b").unwrap();
+    assert_eq!(t.code(), b"   local x         = 1");
+    let lua = mlua::Lua::new();
+    lua.load(t.code()).exec().unwrap();
+}

@@ -21,7 +21,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use mlua::{Lua, Value};
+use mlua::{Lua, Table, Value};
 
 use super::super::ast::Lit;
 use super::model::{Check, Closure, Env, Prim, Ty, TyRef, TypeModule};
@@ -37,15 +37,26 @@ type Res = Result<(), String>;
 
 pub(crate) struct Checker<'l> {
     lua: &'l Lua,
+    /// Environment for names in the type being read (see [`lookup_type`]).
+    genv: Option<Table>,
     depth: u32,
     path: String,
     quiet: bool,
 }
 
-/// Validate `v` against `c`; `Err` carries the message.
-pub(crate) fn validate(lua: &Lua, v: &Value, c: &Closure) -> Res {
+/// Validate `v` against `c` (names resolved in `genv`); `Err` carries the message.
+pub(crate) fn validate(lua: &Lua, genv: Option<Table>, v: &Value, c: &Closure) -> Res {
+    if super::fast::accepts(lua, v, c) == Some(true) {
+        return Ok(());
+    }
+    validate_safe(lua, genv, v, c)
+}
+
+/// [`validate`] without the raw fast path (also the reference the fast path is tested against).
+pub(crate) fn validate_safe(lua: &Lua, genv: Option<Table>, v: &Value, c: &Closure) -> Res {
     let mut ch = Checker {
         lua,
+        genv,
         depth: 0,
         path: String::new(),
         quiet: false,
@@ -136,24 +147,34 @@ fn quote(bytes: &[u8]) -> String {
     out
 }
 
-/// Resolve a type object found in a global (`Name`) or module table (`mod.Name`).
+/// Resolve a type object found in a global (`Name`) or module table (`mod.Name`) of `genv` (the
+/// environment the referring type's chunk ran in; the state's globals when unknown). Returns the
+/// object's closure and its own environment (for names inside it).
 pub(crate) fn lookup_type(
     lua: &Lua,
+    genv: Option<&Table>,
     module: Option<&str>,
     name: &str,
-) -> Option<(Closure, Option<Arc<str>>)> {
-    let g = lua.globals();
+) -> Option<(Closure, Option<Table>)> {
+    let global = |n: &str| -> Option<Value> {
+        match genv {
+            // Environments reach shared globals through `__index`: a normal read.
+            Some(e) => e.get(n).ok(),
+            None => lua.globals().raw_get(n).ok(),
+        }
+    };
     let v: Value = match module {
-        None => g.raw_get(name).ok()?,
-        Some(m) => match g.raw_get::<Value>(m).ok()? {
+        None => global(name)?,
+        Some(m) => match global(m)? {
             Value::Table(t) => t.raw_get(name).ok()?,
             _ => return None,
         },
     };
     match v {
         Value::UserData(ud) => {
-            let obj = ud.borrow::<TypeObj>().ok()?;
-            Some((obj.c.clone(), obj.name.clone()))
+            let c = ud.borrow::<TypeObj>().ok()?.c.clone();
+            let env = ud.user_value::<Option<Table>>().ok().flatten();
+            Some((c, env))
         }
         _ => None,
     }
@@ -367,14 +388,16 @@ impl Checker<'_> {
                 }
                 _ => Ok(()),
             },
-            Ty::Global(name) => match lookup_type(self.lua, None, name) {
-                Some((c, _)) => self.check(v, &c.module, &c.env, &c.ty),
+            Ty::Global(name) => match lookup_type(self.lua, self.genv.as_ref(), None, name) {
+                Some((c, env)) => self.foreign(v, &c, env),
                 None => Err(self.fail(|| format!("unknown type {name}"))),
             },
-            Ty::Qualified(module, name) => match lookup_type(self.lua, Some(module), name) {
-                Some((c, _)) => self.check(v, &c.module, &c.env, &c.ty),
-                None => Err(self.fail(|| format!("unknown type {module}.{name}"))),
-            },
+            Ty::Qualified(module, name) => {
+                match lookup_type(self.lua, self.genv.as_ref(), Some(module), name) {
+                    Some((c, env)) => self.foreign(v, &c, env),
+                    None => Err(self.fail(|| format!("unknown type {module}.{name}"))),
+                }
+            }
             Ty::Annotated(inner, checks) => {
                 self.check(v, m, env, inner)?;
                 if v.is_nil() {
@@ -389,7 +412,7 @@ impl Checker<'_> {
                     ty: Arc::clone(ty),
                     env: env.clone(),
                 };
-                match super::relate::head(self.lua, &c) {
+                match super::relate::head(self.lua, self.genv.as_ref(), &c) {
                     Some(h) if !matches!(&*h.ty, Ty::KeyOf(_) | Ty::Index(..) | Ty::Cond(_)) => {
                         self.check(v, &h.module, &h.env, &h.ty)
                     }
@@ -398,6 +421,15 @@ impl Checker<'_> {
             }
             Ty::Opaque(_) => Ok(()),
         }
+    }
+
+    /// Check against a type object found by name, reading its names in its own environment.
+    fn foreign(&mut self, v: &Value, c: &Closure, env: Option<Table>) -> Res {
+        let next = env.or_else(|| self.genv.clone());
+        let saved = std::mem::replace(&mut self.genv, next);
+        let r = self.check(v, &c.module, &c.env, &c.ty);
+        self.genv = saved;
+        r
     }
 
     fn map_entry(
@@ -492,9 +524,9 @@ impl Checker<'_> {
                 }
                 _ => true,
             },
-            Ty::Global(name) => lookup_type(self.lua, None, name)
+            Ty::Global(name) => lookup_type(self.lua, self.genv.as_ref(), None, name)
                 .is_none_or(|(c, _)| self.plausible(v, &c.module, &c.env, &c.ty, depth + 1)),
-            Ty::Qualified(a, b) => lookup_type(self.lua, Some(a), b)
+            Ty::Qualified(a, b) => lookup_type(self.lua, self.genv.as_ref(), Some(a), b)
                 .is_none_or(|(c, _)| self.plausible(v, &c.module, &c.env, &c.ty, depth + 1)),
             _ => true,
         }

@@ -23,6 +23,7 @@
 //! `__wippy_T`, registry keys starting with `__wippy_type`.
 
 mod check;
+mod fast;
 mod model;
 mod object;
 mod relate;
@@ -54,8 +55,16 @@ const MODULE_CACHE_MAX: usize = 4096;
 /// [`Translation::needs_type_runtime`](super::Translation::needs_type_runtime) is true. Cheap:
 /// one function value and one raw global set; type machinery is created on first use.
 pub fn install_type_runtime(lua: &Lua) -> mlua::Result<()> {
-    let f = lua.create_function(types_entry)?;
-    lua.globals().raw_set(TYPES_ENTRY_GLOBAL, f)
+    lua.globals()
+        .raw_set(TYPES_ENTRY_GLOBAL, type_runtime_entry(lua)?)
+}
+
+/// The function the prelude calls as `__wippy_types`, for engines that expose globals to chunks
+/// through their own environment tables (bind it there under
+/// [`TYPES_ENTRY_GLOBAL`](super::TYPES_ENTRY_GLOBAL) instead of calling
+/// [`install_type_runtime`]).
+pub fn type_runtime_entry(lua: &Lua) -> mlua::Result<mlua::Function> {
+    lua.create_function(types_entry)
 }
 
 /// Per-state table of built-in type objects (filled on demand; one identity per name).
@@ -186,6 +195,11 @@ fn types_entry(
             name: Some(Arc::clone(&module.names[i])),
         };
         let ud = lua.create_userdata(obj)?;
+        if module.uses_names {
+            // Names in these types resolve in the chunk's environment (GC-traced user value,
+            // so an environment is not kept alive by the types it holds).
+            ud.set_user_value(&env)?;
+        }
         t.raw_set(d.name.as_str(), &ud)?;
         if env.raw_get::<Value>(d.name.as_str())?.is_nil() {
             env.raw_set(d.name.as_str(), &ud)?;

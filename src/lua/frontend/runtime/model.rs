@@ -116,6 +116,8 @@ impl Pattern {
 #[derive(Debug)]
 pub(crate) struct RField {
     pub name: String,
+    /// Index of `name` in [`TypeModule::keys`] (the fast checker's pre-interned key).
+    pub key: u32,
     pub optional: bool,
     pub ty: TyRef,
     pub checks: Vec<Check>,
@@ -176,6 +178,12 @@ pub(crate) struct TypeModule {
     pub refs: Vec<TyRef>,
     /// Declaration names as shared strings (type object names).
     pub names: Vec<Arc<str>>,
+    /// Distinct record field names of the module (see [`RField::key`]).
+    pub keys: Vec<String>,
+    /// Process-unique id (keys per-state caches; never reused, unlike an address).
+    pub id: u64,
+    /// Some type refers to a name resolved at check time (`Global`/`Qualified`).
+    pub uses_names: bool,
 }
 
 /// Generic parameter bindings: one closure per parameter of the declaration being read.
@@ -226,6 +234,8 @@ struct Compiler<'a> {
     src: &'a [u8],
     names: &'a HashMap<String, usize>,
     params: Vec<String>,
+    keys: &'a mut Vec<String>,
+    uses_names: &'a mut bool,
 }
 
 fn text(src: &[u8], s: ast::Span) -> String {
@@ -240,11 +250,15 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
         by_name.insert(text(src, d.name()), i);
     }
     let mut out = Vec::with_capacity(decls.len());
+    let mut keys = Vec::new();
+    let mut uses_names = false;
     for d in decls {
         let mut c = Compiler {
             src,
             names: &by_name,
             params: Vec::new(),
+            keys: &mut keys,
+            uses_names: &mut uses_names,
         };
         out.push(match d {
             ast::Decl::Alias { name, params, ty } => {
@@ -271,6 +285,7 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
                     .iter()
                     .map(|m| RField {
                         name: text(src, m.name),
+                        key: c.key(&text(src, m.name)),
                         optional: m.optional,
                         ty: c.ty(&m.ty),
                         checks: Vec::new(),
@@ -296,16 +311,30 @@ pub(crate) fn compile_module(src: &[u8], decls: &[ast::Decl]) -> TypeModule {
         .map(|i| Arc::new(Ty::Decl(i, Vec::new())))
         .collect();
     let names = out.iter().map(|d| Arc::from(d.name.as_str())).collect();
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     TypeModule {
         decls: out,
         by_name,
         refs,
         names,
+        keys,
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        uses_names,
     }
 }
 
 impl Compiler<'_> {
-    fn name_ref(&self, n: &str, args: Vec<TyRef>) -> TyRef {
+    fn key(&mut self, name: &str) -> u32 {
+        match self.keys.iter().position(|k| k == name) {
+            Some(i) => i as u32,
+            None => {
+                self.keys.push(name.to_owned());
+                (self.keys.len() - 1) as u32
+            }
+        }
+    }
+
+    fn name_ref(&mut self, n: &str, args: Vec<TyRef>) -> TyRef {
         if n.is_empty() {
             return prim(Prim::Any);
         }
@@ -318,13 +347,17 @@ impl Compiler<'_> {
         if let Some(&i) = self.names.get(n) {
             return Arc::new(Ty::Decl(i, args));
         }
+        *self.uses_names = true;
         Arc::new(Ty::Global(n.to_owned()))
     }
 
     fn ty(&mut self, t: &TypeExpr) -> TyRef {
         Arc::new(match t {
             TypeExpr::Name(s) => return self.name_ref(&text(self.src, *s), Vec::new()),
-            TypeExpr::Qualified(a, b) => Ty::Qualified(text(self.src, *a), text(self.src, *b)),
+            TypeExpr::Qualified(a, b) => {
+                *self.uses_names = true;
+                Ty::Qualified(text(self.src, *a), text(self.src, *b))
+            }
             TypeExpr::Generic(n, args) => {
                 let args = args.iter().map(|a| self.ty(a)).collect();
                 return self.name_ref(&text(self.src, *n), args);
@@ -337,6 +370,7 @@ impl Compiler<'_> {
                     .iter()
                     .map(|f| RField {
                         name: text(self.src, f.name),
+                        key: self.key(&text(self.src, f.name)),
                         optional: f.optional,
                         ty: self.ty(&f.ty),
                         checks: self.checks(&f.validators),

@@ -18,8 +18,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use mlua::{
-    AnyUserData, Function, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods,
-    UserDataRef, Value,
+    AnyUserData, Function, Lua, MetaMethod, MultiValue, Table, UserData, UserDataFields,
+    UserDataMethods, UserDataRef, Value,
 };
 
 use super::super::ast::Lit;
@@ -76,11 +76,11 @@ impl TypeObj {
         }
     }
 
-    fn kind(&self, lua: &Lua) -> &'static str {
+    fn kind(&self, lua: &Lua, genv: Option<&Table>) -> &'static str {
         if self.generic_decl().is_some() {
             return "generic";
         }
-        let Some(h) = head(lua, &self.c) else {
+        let Some(h) = head(lua, genv, &self.c) else {
             return "unknown";
         };
         match &*h.ty {
@@ -102,7 +102,12 @@ impl TypeObj {
     }
 
     /// `T(...)`: `(true, result)` or `(false, message)`.
-    fn cast(&self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    fn cast(
+        &self,
+        lua: &Lua,
+        genv: Option<Table>,
+        args: MultiValue,
+    ) -> mlua::Result<(bool, Value)> {
         let n = args.len();
         if n == 0 {
             return Ok((
@@ -143,7 +148,7 @@ impl TypeObj {
                             },
                             name: self.name.clone(),
                         };
-                        return Ok((true, Value::UserData(lua.create_userdata(inst)?)));
+                        return Ok((true, ud(lua, inst, genv.as_ref())?));
                     }
                 }
             };
@@ -161,19 +166,46 @@ impl TypeObj {
             return Ok((false, Value::String(lua.create_string(msg)?)));
         }
         let v = args.into_iter().next().unwrap_or(Value::Nil);
-        match validate(lua, &v, &self.c) {
+        match validate(lua, genv, &v, &self.c) {
             Ok(()) => Ok((true, v)),
             Err(msg) => Ok((false, Value::String(lua.create_string(msg)?))),
         }
     }
 }
 
+/// The receiver of a type method: the type and its userdata (whose user value is the
+/// environment the type's chunk ran in, for names resolved at check time).
+struct Recv {
+    obj: UserDataRef<TypeObj>,
+    ud: AnyUserData,
+}
+
+impl std::ops::Deref for Recv {
+    type Target = TypeObj;
+    fn deref(&self) -> &TypeObj {
+        &self.obj
+    }
+}
+
+impl Recv {
+    /// The name environment, fetched only when the type can refer to names.
+    fn env(&self) -> Option<Table> {
+        if !self.obj.c.module.uses_names && self.obj.c.env.is_none() {
+            return None;
+        }
+        self.ud.user_value::<Option<Table>>().ok().flatten()
+    }
+}
+
 /// Borrow the receiver of a type method, with a clear message for `T.m()` misuse.
-fn receiver(v: &Value, method: &str) -> mlua::Result<UserDataRef<TypeObj>> {
+fn receiver(v: &Value, method: &str) -> mlua::Result<Recv> {
     if let Value::UserData(ud) = v
-        && let Ok(t) = ud.borrow::<TypeObj>()
+        && let Ok(obj) = ud.borrow::<TypeObj>()
     {
-        return Ok(t);
+        return Ok(Recv {
+            obj,
+            ud: ud.clone(),
+        });
     }
     Err(mlua::Error::RuntimeError(format!(
         "type method '{method}' must be called with ':' (T:{method}(...))"
@@ -198,8 +230,13 @@ fn iterator<T: Send + 'static>(
     })
 }
 
-fn ud(lua: &Lua, t: TypeObj) -> mlua::Result<Value> {
-    Ok(Value::UserData(lua.create_userdata(t)?))
+/// A new type object carrying the name environment `genv`.
+fn ud(lua: &Lua, t: TypeObj, genv: Option<&Table>) -> mlua::Result<Value> {
+    let u = lua.create_userdata(t)?;
+    if let Some(e) = genv {
+        u.set_user_value(e)?;
+    }
+    Ok(Value::UserData(u))
 }
 
 /// Registry key of the per-state table caching method functions (created on first use).
@@ -212,18 +249,19 @@ fn component(
     pick: fn(&Ty) -> Option<&TyRef>,
 ) -> mlua::Result<Value> {
     let t = receiver(this, method)?;
-    match head(lua, &t.c) {
+    let env = t.env();
+    match head(lua, env.as_ref(), &t.c) {
         Some(h) => match pick(&h.ty) {
-            Some(sub) => ud(lua, t.sub(&h, sub)),
+            Some(sub) => ud(lua, t.sub(&h, sub), env.as_ref()),
             None => Ok(Value::Nil),
         },
         None => Ok(Value::Nil),
     }
 }
 
-fn type_iter(lua: &Lua, items: Vec<TypeObj>) -> mlua::Result<Value> {
-    let f = iterator(lua, items, |lua, t| {
-        Ok(MultiValue::from_iter([ud(lua, t.clone())?]))
+fn type_iter(lua: &Lua, items: Vec<TypeObj>, env: Option<Table>) -> mlua::Result<Value> {
+    let f = iterator(lua, items, move |lua, t| {
+        Ok(MultiValue::from_iter([ud(lua, t.clone(), env.as_ref())?]))
     })?;
     Ok(Value::Function(f))
 }
@@ -233,12 +271,15 @@ fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
     let f = match name {
         "is" => lua.create_function(|lua, (this, v): (Value, Value)| {
             let t = receiver(&this, "is")?;
-            match validate(lua, &v, &t.c) {
+            match validate(lua, t.env(), &v, &t.c) {
                 Ok(()) => Ok((v, Value::Nil)),
                 Err(msg) => Ok((Value::Nil, Value::String(lua.create_string(msg)?))),
             }
         })?,
-        "kind" => lua.create_function(|lua, this: Value| Ok(receiver(&this, "kind")?.kind(lua)))?,
+        "kind" => lua.create_function(|lua, this: Value| {
+            let t = receiver(&this, "kind")?;
+            Ok(t.kind(lua, t.env().as_ref()))
+        })?,
         "name" => lua.create_function(|_, this: Value| {
             Ok(receiver(&this, "name")?
                 .name
@@ -271,56 +312,65 @@ fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
         })?,
         "ret" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "ret")?;
-            let Some(h) = head(lua, &t.c) else {
+            let env = t.env();
+            let Some(h) = head(lua, env.as_ref(), &t.c) else {
                 return Ok(Value::Nil);
             };
             match &*h.ty {
-                Ty::Func { rets: Some(r), .. } if r.len() == 1 => ud(lua, t.sub(&h, &r[0])),
-                Ty::Func { rets: Some(r), .. } if r.len() > 1 => {
-                    ud(lua, t.sub(&h, &Arc::new(Ty::Tuple(r.clone()))))
+                Ty::Func { rets: Some(r), .. } if r.len() == 1 => {
+                    ud(lua, t.sub(&h, &r[0]), env.as_ref())
                 }
+                Ty::Func { rets: Some(r), .. } if r.len() > 1 => ud(
+                    lua,
+                    t.sub(&h, &Arc::new(Ty::Tuple(r.clone()))),
+                    env.as_ref(),
+                ),
                 _ => Ok(Value::Nil),
             }
         })?,
         "fields" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "fields")?;
-            let Some(h) = head(lua, &t.c) else {
+            let env = t.env();
+            let Some(h) = head(lua, env.as_ref(), &t.c) else {
                 return Ok(Value::Nil);
             };
             if !matches!(&*h.ty, Ty::Record { .. }) {
                 return Ok(Value::Nil);
             }
-            let items = record_fields(lua, &h, 0);
-            let f = iterator(lua, items, |lua, (name, c)| {
+            let items = record_fields(lua, env.as_ref(), &h, 0);
+            let f = iterator(lua, items, move |lua, (name, c)| {
                 Ok(MultiValue::from_iter([
                     Value::String(lua.create_string(name)?),
-                    ud(lua, TypeObj::unnamed(c.clone()))?,
+                    ud(lua, TypeObj::unnamed(c.clone()), env.as_ref())?,
                 ]))
             })?;
             Ok(Value::Function(f))
         })?,
         "variants" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "variants")?;
-            let Some(h) = head(lua, &t.c) else {
+            let env = t.env();
+            let Some(h) = head(lua, env.as_ref(), &t.c) else {
                 return Ok(Value::Nil);
             };
             let Ty::Union(ms) = &*h.ty else {
                 return Ok(Value::Nil);
             };
-            type_iter(lua, ms.iter().map(|m| t.sub(&h, m)).collect())
+            type_iter(lua, ms.iter().map(|m| t.sub(&h, m)).collect(), env)
         })?,
         "params" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "params")?;
-            let Some(h) = head(lua, &t.c) else {
+            let env = t.env();
+            let Some(h) = head(lua, env.as_ref(), &t.c) else {
                 return Ok(Value::Nil);
             };
             let Ty::Func { params, .. } = &*h.ty else {
                 return Ok(Value::Nil);
             };
-            type_iter(lua, params.iter().map(|m| t.sub(&h, m)).collect())
+            type_iter(lua, params.iter().map(|m| t.sub(&h, m)).collect(), env)
         })?,
         "tparams" => lua.create_function(|lua, this: Value| {
             let t = receiver(&this, "tparams")?;
+            let env = t.env();
             let Some(i) = t.generic_decl() else {
                 return Ok(Value::Nil);
             };
@@ -338,9 +388,9 @@ fn make_method(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
                     (p.name.clone(), c)
                 })
                 .collect();
-            let f = iterator(lua, items, |lua, (name, c)| {
+            let f = iterator(lua, items, move |lua, (name, c)| {
                 let cv = match c {
-                    Some(c) => ud(lua, c.clone())?,
+                    Some(c) => ud(lua, c.clone(), env.as_ref())?,
                     None => Value::Nil,
                 };
                 Ok(MultiValue::from_iter([
@@ -396,7 +446,8 @@ impl UserData for TypeObj {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with("__call", |lua| {
             let cast = lua.create_function(|lua, (this, args): (Value, MultiValue)| {
-                receiver(&this, "__call")?.cast(lua, args)
+                let t = receiver(&this, "__call")?;
+                t.cast(lua, t.env(), args)
             })?;
             let error: Value = lua.globals().raw_get("error")?;
             let factory = match lua.named_registry_value::<Value>(FACTORY_KEY)? {
@@ -413,7 +464,7 @@ impl UserData for TypeObj {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+        methods.add_meta_function(MetaMethod::Index, |lua, (this, key): (Value, Value)| {
             let Value::String(k) = key else {
                 return Ok(Value::Nil);
             };
@@ -421,30 +472,35 @@ impl UserData for TypeObj {
             if let Some(f) = method(lua, &k)? {
                 return Ok(Value::Function(f));
             }
-            let Some(h) = head(lua, &this.c) else {
+            let t = receiver(&this, "__index")?;
+            let env = t.env();
+            let Some(h) = head(lua, env.as_ref(), &t.c) else {
                 return Ok(Value::Nil);
             };
-            for (name, c) in record_fields(lua, &h, 0) {
+            for (name, c) in record_fields(lua, env.as_ref(), &h, 0) {
                 if name.as_bytes() == &*k {
-                    return ud(lua, TypeObj::unnamed(c));
+                    return ud(lua, TypeObj::unnamed(c), env.as_ref());
                 }
             }
             Ok(Value::Nil)
         });
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.label()));
-        methods.add_meta_function(MetaMethod::Eq, |lua, (a, b): (AnyUserData, AnyUserData)| {
-            let (Ok(a), Ok(b)) = (a.borrow::<TypeObj>(), b.borrow::<TypeObj>()) else {
+        // Relations resolve names in the left operand's environment.
+        methods.add_meta_function(MetaMethod::Eq, |lua, (a, b): (Value, Value)| {
+            let (Ok(a), Ok(b)) = (receiver(&a, "__eq"), receiver(&b, "__eq")) else {
                 return Ok(false);
             };
-            Ok(equal(lua, &a.c, &b.c))
+            Ok(equal(lua, a.env().as_ref(), &a.c, &b.c))
         });
         methods.add_meta_function(MetaMethod::Le, |lua, (a, b): (Value, Value)| {
             let (a, b) = (receiver(&a, "__le")?, receiver(&b, "__le")?);
-            Ok(subtype(lua, &a.c, &b.c, 0))
+            Ok(subtype(lua, a.env().as_ref(), &a.c, &b.c, 0))
         });
         methods.add_meta_function(MetaMethod::Lt, |lua, (a, b): (Value, Value)| {
             let (a, b) = (receiver(&a, "__lt")?, receiver(&b, "__lt")?);
-            Ok(subtype(lua, &a.c, &b.c, 0) && !subtype(lua, &b.c, &a.c, 0))
+            let env = a.env();
+            Ok(subtype(lua, env.as_ref(), &a.c, &b.c, 0)
+                && !subtype(lua, env.as_ref(), &b.c, &a.c, 0))
         });
     }
 }

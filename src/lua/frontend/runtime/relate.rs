@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use mlua::Lua;
+use mlua::{Lua, Table};
 
 use super::super::ast::Lit;
 use super::check::lookup_type;
@@ -28,7 +28,7 @@ fn with(c: &Closure, ty: &TyRef) -> Closure {
 }
 
 /// Resolve `c` to a structural type; `None` when a name cannot be resolved.
-pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
+pub(crate) fn head(lua: &Lua, genv: Option<&Table>, c: &Closure) -> Option<Closure> {
     let mut cur = c.clone();
     for _ in 0..MAX_STEPS {
         let next = match &*cur.ty {
@@ -57,8 +57,8 @@ pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
                     env: None,
                 },
             },
-            Ty::Global(n) => lookup_type(lua, None, n)?.0,
-            Ty::Qualified(a, b) => lookup_type(lua, Some(a), b)?.0,
+            Ty::Global(n) => lookup_type(lua, genv, None, n)?.0,
+            Ty::Qualified(a, b) => lookup_type(lua, genv, Some(a), b)?.0,
             Ty::Annotated(inner, _) => with(&cur, inner),
             Ty::Opaque(_) => Closure {
                 module: Arc::clone(&cur.module),
@@ -66,8 +66,8 @@ pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
                 env: None,
             },
             Ty::KeyOf(inner) => {
-                let h = head(lua, &with(&cur, inner))?;
-                let names = record_fields(lua, &h, 0);
+                let h = head(lua, genv, &with(&cur, inner))?;
+                let names = record_fields(lua, genv, &h, 0);
                 let lits: Vec<TyRef> = names
                     .iter()
                     .map(|(n, _)| Arc::new(Ty::Lit(Lit::Str(n.as_bytes().to_vec()))))
@@ -84,12 +84,12 @@ pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
                 });
             }
             Ty::Index(obj, key) => {
-                let h = head(lua, &with(&cur, obj))?;
-                let k = head(lua, &with(&cur, key))?;
+                let h = head(lua, genv, &with(&cur, obj))?;
+                let k = head(lua, genv, &with(&cur, key))?;
                 let Ty::Lit(Lit::Str(name)) = &*k.ty else {
                     return None;
                 };
-                let fields = record_fields(lua, &h, 0);
+                let fields = record_fields(lua, genv, &h, 0);
                 let (_, c) = fields
                     .into_iter()
                     .find(|(n, _)| n.as_bytes() == name.as_slice())?;
@@ -97,7 +97,7 @@ pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
             }
             Ty::Cond(parts) => {
                 let [check, ext, then, els] = &**parts;
-                let yes = subtype(lua, &with(&cur, check), &with(&cur, ext), 0);
+                let yes = subtype(lua, genv, &with(&cur, check), &with(&cur, ext), 0);
                 with(&cur, if yes { then } else { els })
             }
             _ => return Some(cur),
@@ -108,7 +108,12 @@ pub(crate) fn head(lua: &Lua, c: &Closure) -> Option<Closure> {
 }
 
 /// Fields of a record (including those of `extends` parents), as closures.
-pub(crate) fn record_fields(lua: &Lua, h: &Closure, depth: u32) -> Vec<(String, Closure)> {
+pub(crate) fn record_fields(
+    lua: &Lua,
+    genv: Option<&Table>,
+    h: &Closure,
+    depth: u32,
+) -> Vec<(String, Closure)> {
     let mut out = Vec::new();
     if depth > 8 {
         return out;
@@ -118,8 +123,8 @@ pub(crate) fn record_fields(lua: &Lua, h: &Closure, depth: u32) -> Vec<(String, 
     } = &*h.ty
     {
         for e in extends {
-            if let Some(p) = head(lua, &with(h, e)) {
-                for (n, c) in record_fields(lua, &p, depth + 1) {
+            if let Some(p) = head(lua, genv, &with(h, e)) {
+                for (n, c) in record_fields(lua, genv, &p, depth + 1) {
                     if !out.iter().any(|(m, _)| *m == n) {
                         out.push((n, c));
                     }
@@ -172,60 +177,66 @@ fn lit_eq(a: &Lit, b: &Lit) -> bool {
 }
 
 /// `a <: b`.
-pub(crate) fn subtype(lua: &Lua, a: &Closure, b: &Closure, depth: u32) -> bool {
+pub(crate) fn subtype(
+    lua: &Lua,
+    genv: Option<&Table>,
+    a: &Closure,
+    b: &Closure,
+    depth: u32,
+) -> bool {
     if depth > MAX_STEPS {
         return false;
     }
-    let (Some(a), Some(b)) = (head(lua, a), head(lua, b)) else {
+    let (Some(a), Some(b)) = (head(lua, genv, a), head(lua, genv, b)) else {
         return false;
     };
     let d = depth + 1;
     match (&*a.ty, &*b.ty) {
         (_, Ty::Prim(Prim::Any | Prim::Unknown)) => true,
         (Ty::Prim(Prim::Never), _) => true,
-        (Ty::Union(ms), _) => ms.iter().all(|m| subtype(lua, &with(&a, m), &b, d)),
-        (_, Ty::Union(ms)) => ms.iter().any(|m| subtype(lua, &a, &with(&b, m), d)),
+        (Ty::Union(ms), _) => ms.iter().all(|m| subtype(lua, genv, &with(&a, m), &b, d)),
+        (_, Ty::Union(ms)) => ms.iter().any(|m| subtype(lua, genv, &a, &with(&b, m), d)),
         (Ty::Optional(i), _) => {
             let nil = Closure {
                 module: Arc::clone(&a.module),
                 ty: prim(Prim::Nil),
                 env: None,
             };
-            subtype(lua, &nil, &b, d) && subtype(lua, &with(&a, i), &b, d)
+            subtype(lua, genv, &nil, &b, d) && subtype(lua, genv, &with(&a, i), &b, d)
         }
         (_, Ty::Optional(i)) => {
             matches!(&*a.ty, Ty::Prim(Prim::Nil) | Ty::Lit(Lit::Nil))
-                || subtype(lua, &a, &with(&b, i), d)
+                || subtype(lua, genv, &a, &with(&b, i), d)
         }
-        (Ty::Intersection(ms), _) => ms.iter().any(|m| subtype(lua, &with(&a, m), &b, d)),
-        (_, Ty::Intersection(ms)) => ms.iter().all(|m| subtype(lua, &a, &with(&b, m), d)),
+        (Ty::Intersection(ms), _) => ms.iter().any(|m| subtype(lua, genv, &with(&a, m), &b, d)),
+        (_, Ty::Intersection(ms)) => ms.iter().all(|m| subtype(lua, genv, &a, &with(&b, m), d)),
         (Ty::Prim(p), Ty::Prim(q)) => prim_sub(*p, *q),
         (Ty::Lit(l), Ty::Prim(q)) => prim_sub(lit_base(l), *q),
         (Ty::Lit(x), Ty::Lit(y)) => lit_eq(x, y),
         (Ty::Array(_) | Ty::Map(..) | Ty::Record { .. } | Ty::Tuple(_), Ty::Prim(Prim::Table)) => {
             true
         }
-        (Ty::Array(x), Ty::Array(y)) => subtype(lua, &with(&a, x), &with(&b, y), d),
+        (Ty::Array(x), Ty::Array(y)) => subtype(lua, genv, &with(&a, x), &with(&b, y), d),
         (Ty::Map(k1, v1), Ty::Map(k2, v2)) => {
-            subtype(lua, &with(&a, k1), &with(&b, k2), d)
-                && subtype(lua, &with(&a, v1), &with(&b, v2), d)
+            subtype(lua, genv, &with(&a, k1), &with(&b, k2), d)
+                && subtype(lua, genv, &with(&a, v1), &with(&b, v2), d)
         }
         (Ty::Tuple(x), Ty::Tuple(y)) => {
             x.len() == y.len()
                 && x.iter()
                     .zip(y)
-                    .all(|(p, q)| subtype(lua, &with(&a, p), &with(&b, q), d))
+                    .all(|(p, q)| subtype(lua, genv, &with(&a, p), &with(&b, q), d))
         }
         (Ty::Record { .. }, Ty::Record { .. }) => {
-            let have = record_fields(lua, &a, 0);
-            record_fields(lua, &b, 0).iter().all(|(name, want)| {
+            let have = record_fields(lua, genv, &a, 0);
+            record_fields(lua, genv, &b, 0).iter().all(|(name, want)| {
                 match have.iter().find(|(n, _)| n == name) {
                     None => field_optional(&b, name),
                     Some((_, got)) => {
                         if field_optional(&a, name) && !field_optional(&b, name) {
                             return false;
                         }
-                        subtype(lua, got, want, d)
+                        subtype(lua, genv, got, want, d)
                     }
                 }
             })
@@ -245,7 +256,7 @@ pub(crate) fn subtype(lua: &Lua, a: &Closure, b: &Closure, depth: u32) -> bool {
             let params_ok = p1
                 .iter()
                 .zip(p2)
-                .all(|(x, y)| subtype(lua, &with(&b, y), &with(&a, x), d));
+                .all(|(x, y)| subtype(lua, genv, &with(&b, y), &with(&a, x), d));
             let rets_ok = match (r1, r2) {
                 (_, None) => true,
                 (None, Some(_)) => false,
@@ -253,7 +264,7 @@ pub(crate) fn subtype(lua: &Lua, a: &Closure, b: &Closure, depth: u32) -> bool {
                     x.len() >= y.len()
                         && x.iter()
                             .zip(y)
-                            .all(|(p, q)| subtype(lua, &with(&a, p), &with(&b, q), d))
+                            .all(|(p, q)| subtype(lua, genv, &with(&a, p), &with(&b, q), d))
                 }
             };
             params_ok && rets_ok
@@ -263,6 +274,6 @@ pub(crate) fn subtype(lua: &Lua, a: &Closure, b: &Closure, depth: u32) -> bool {
 }
 
 /// Structural equality: each a subtype of the other.
-pub(crate) fn equal(lua: &Lua, a: &Closure, b: &Closure) -> bool {
-    subtype(lua, a, b, 0) && subtype(lua, b, a, 0)
+pub(crate) fn equal(lua: &Lua, genv: Option<&Table>, a: &Closure, b: &Closure) -> bool {
+    subtype(lua, genv, a, b, 0) && subtype(lua, genv, b, a, 0)
 }
