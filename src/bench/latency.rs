@@ -42,9 +42,6 @@ use crate::system::System;
 /// Time the hogs run before the load starts.
 pub const RAMP: Duration = Duration::from_millis(200);
 
-/// How long stopped receivers and hogs may take to exit (a hog finishes its round first).
-const STOP_GRACE: Duration = Duration::from_secs(30);
-
 /// The background process kinds, assigned round-robin.
 pub const HOG_KINDS: [&str; 3] = ["arith", "tables", "strings"];
 
@@ -78,11 +75,11 @@ pub fn run(sys: &Arc<System>, p: &Params, timeout: Duration) -> Result<Measured,
         .join()
         .map_err(|_| "latency: the load thread panicked".to_string())??;
 
-    let deadline = Instant::now() + timeout.max(STOP_GRACE);
+    let deadline = Instant::now() + timeout;
     let mut seen = 0i64;
     for (pid, watch) in &receivers {
         send_stop(sys, pid)?;
-        let v = wait_exit(watch, deadline, "latency receiver")?;
+        let v = wait_exit(&sys.handle, watch, deadline, "latency receiver")?;
         seen += v
             .as_i64()
             .ok_or_else(|| format!("latency receiver returned {v:?}"))?;
@@ -90,7 +87,7 @@ pub fn run(sys: &Arc<System>, p: &Params, timeout: Duration) -> Result<Measured,
     let mut rounds = Vec::new();
     for (pid, watch) in &hogs {
         send_stop(sys, pid)?;
-        let v = wait_exit(watch, deadline, "latency hog")?;
+        let v = wait_exit(&sys.handle, watch, deadline, "latency hog")?;
         rounds.push(v.get("rounds").and_then(Value::as_i64).unwrap_or(0));
     }
     started.forget_all();

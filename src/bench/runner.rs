@@ -123,16 +123,64 @@ impl Drop for Started {
     }
 }
 
-/// Wait for a watched process to exit by `deadline`; its result value.
-pub(crate) fn wait_exit(watch: &ExitWatch, deadline: Instant, what: &str) -> Result<Value, String> {
+/// Wait for a watched process to exit by `deadline`; its result value. A timeout error
+/// lists what is still alive on the bench host ([`describe_live`]).
+pub(crate) fn wait_exit(
+    h: &Handle,
+    watch: &ExitWatch,
+    deadline: Instant,
+    what: &str,
+) -> Result<Value, String> {
     let left = deadline.saturating_duration_since(Instant::now());
     match watch.wait_timeout(left) {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(format!("{what} failed: {e}")),
-        None => Err(format!(
-            "{what} did not finish in time (a lost message or a stuck process)"
-        )),
+        None => Err(timed_out(h, what)),
     }
+}
+
+#[cold]
+fn timed_out(h: &Handle, what: &str) -> String {
+    format!(
+        "{what} did not finish in time (a lost message or a stuck process); alive on {HOST}: {}",
+        describe_live(h)
+    )
+}
+
+/// Most process groups listed in a timeout message.
+const DESCRIBE_MAX: usize = 12;
+
+/// The live processes on the bench host grouped by entry and state, with their steps and
+/// queued events: `2 × bench:latency_hog running (steps 340..352, queued 0..1), …`.
+pub fn describe_live(h: &Handle) -> String {
+    use std::collections::BTreeMap;
+    /// count, fewest / most steps, fewest / most queued events.
+    type Group = (usize, u64, u64, usize, usize);
+    let mut groups: BTreeMap<(String, &'static str), Group> = BTreeMap::new();
+    for p in h.processes().into_iter().filter(|p| p.host == HOST) {
+        let key = (p.source.clone().unwrap_or_default(), p.state.name());
+        let g = groups.entry(key).or_insert((0, u64::MAX, 0, usize::MAX, 0));
+        g.0 += 1;
+        g.1 = g.1.min(p.steps);
+        g.2 = g.2.max(p.steps);
+        g.3 = g.3.min(p.queued_events);
+        g.4 = g.4.max(p.queued_events);
+    }
+    if groups.is_empty() {
+        return "nothing".into();
+    }
+    let n = groups.len();
+    let mut parts: Vec<String> = groups
+        .into_iter()
+        .take(DESCRIBE_MAX)
+        .map(|((src, state), (c, s0, s1, q0, q1))| {
+            format!("{c} × {src} {state} (steps {s0}..{s1}, queued events {q0}..{q1})")
+        })
+        .collect();
+    if n > DESCRIBE_MAX {
+        parts.push(format!("… {} more groups", n - DESCRIBE_MAX));
+    }
+    parts.join(", ")
 }
 
 /// Live processes on the bench host.
@@ -215,19 +263,41 @@ impl Session {
         let sys = self.system();
         probe::reset_progress();
         rss::reset_peak();
-        let measured = match patterns::driver_entry(p.pattern) {
-            Some(entry) => {
-                let mut started = Started::new(sys.handle.clone());
-                let (_, watch) = started.start(sys, entry, vec![patterns::driver_input(p)])?;
-                let r = wait_exit(&watch, Instant::now() + timeout, entry)?;
-                started.forget_all();
-                patterns::check(p, &r)?
+        let measured = match self.measure(p, timeout) {
+            Ok(m) => m,
+            Err(e) => {
+                // Leave the session usable (and its shutdown quick): whatever the failed run
+                // left on the bench host is terminated.
+                terminate_all(&sys.handle);
+                return Err(e);
             }
-            None => latency::run(sys, p, timeout)?,
         };
         drain(&sys.handle)?;
         let peak = rss::read().map(|m| m.peak_bytes).unwrap_or(0);
         Ok((measured, peak))
+    }
+
+    fn measure(&self, p: &Params, timeout: Duration) -> Result<Measured, String> {
+        let sys = self.system();
+        match patterns::driver_entry(p.pattern) {
+            Some(entry) => {
+                let mut started = Started::new(sys.handle.clone());
+                let (_, watch) = started.start(sys, entry, vec![patterns::driver_input(p)])?;
+                let r = wait_exit(&sys.handle, &watch, Instant::now() + timeout, entry)?;
+                started.forget_all();
+                patterns::check(p, &r)
+            }
+            None => latency::run(sys, p, timeout),
+        }
+    }
+}
+
+/// Terminate every process on the bench host.
+fn terminate_all(h: &Handle) {
+    for info in h.processes() {
+        if info.host == HOST {
+            let _ = h.terminate(&info.pid);
+        }
     }
 }
 

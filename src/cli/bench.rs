@@ -120,7 +120,9 @@ impl BenchArgs {
 
 /// Run `wippy bench`; returns the exit code.
 pub fn run(g: &GlobalArgs, a: BenchArgs) -> i32 {
-    init_logging(g, None, log::LevelFilter::Warn);
+    // Errors only unless asked: the latency pattern's CPU hogs are preempted on purpose, and
+    // the engine logs every preemption as a warning.
+    init_logging(g, None, log::LevelFilter::Error);
     let opts = a.options();
     let json = a.json;
     let result = bench::run(&opts, |rec| {

@@ -25,7 +25,7 @@ function M.driver(p)
     if i & 1023 == 0 then bench.progress(i) end
   end
   local t1 = bench.now()
-  return {ops = m, t0 = t0, t1 = t1, ok = ok, wrong = wrong, failed = failed, error = first_err}
+  return {ops = m, t0 = t0, t1 = t1, ok = ok, wrong = wrong, failed = failed, unexpected = 0, error = first_err}
 end
 
 return M

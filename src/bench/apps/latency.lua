@@ -22,14 +22,19 @@ function M.receiver()
   end
 end
 
--- Background CPU load: never blocks; works in rounds of `work` iterations and polls its
--- inbox without blocking between rounds (a "stop" ends it). `kind` picks the mix:
+-- Background CPU load: never blocks; works in rounds of `work` iterations and polls for a
+-- "stop" message without blocking between rounds. `kind` picks the mix:
 --   "arith"  - integer arithmetic (a pure interpreter loop),
 --   "tables" - allocates and fills small tables (GC pressure),
 --   "strings" - builds and hashes strings.
 -- Returns the number of rounds completed.
+--
+-- The poll uses a `listen` channel (buffer 1): the engine moves a queued message into it at
+-- the start of the process's next step (a preempted hog gets one per time slice), so a
+-- non-blocking select sees it. (A non-blocking select on the zero-buffer inbox never takes a
+-- message that is still queued in the mailbox.)
 function M.hog(kind, work)
-  local inbox = process.inbox()
+  local stop = process.listen("stop")
   local rounds, acc = 0, 0
   while true do
     if kind == "tables" then
@@ -50,7 +55,7 @@ function M.hog(kind, work)
       end
     end
     rounds = rounds + 1
-    local r = channel.select({inbox:case_receive()}, true)
+    local r = channel.select({stop:case_receive()}, true)
     if not r.default then
       return {rounds = rounds, acc = acc}
     end
