@@ -32,6 +32,7 @@ WIPPY_ARGS=${WIPPY_ARGS:-}
 ALL_PATTERNS="spawn pingpong ring fanin call idle latency"
 PATTERNS=${*:-$ALL_PATTERNS}
 mkdir -p "$OUT/build"
+OUT=$(cd "$OUT" && pwd)
 RAW="$OUT/raw.jsonl"
 : > "$RAW"
 

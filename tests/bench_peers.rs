@@ -143,6 +143,84 @@ fn erlang_peer_runs_every_pattern_with_checked_counts() {
     assert!(!out.status.success());
 }
 
+fn go_run(bin: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(bin)
+        .args(args)
+        .env("GOMAXPROCS", "2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "gowbench {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    for k in [
+        "pattern",
+        "ops",
+        "seconds",
+        "ns_per_op",
+        "p99_ns",
+        "rss_bytes",
+    ] {
+        assert!(j.get(k).is_some(), "{k} missing: {j}");
+    }
+    assert_eq!(j["pattern"], args[0]);
+    j
+}
+
+#[test]
+fn go_peer_runs_every_pattern_with_checked_counts() {
+    if !have("go") {
+        eprintln!("skipped: Go is not installed (apt-get install golang-go)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("gowbench");
+    let st = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg("wbench.go")
+        .current_dir(format!("{ROOT}/benches/peers/go"))
+        .env("GO111MODULE", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", dir.path().join("cache"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(go_run(&bin, &["spawn", "procs=500"])["counts"]["done"], 500);
+    assert_eq!(
+        go_run(&bin, &["pingpong", "messages=1000"])["counts"]["pings"],
+        1000
+    );
+    let j = go_run(&bin, &["ring", "procs=20", "laps=5"]);
+    assert_eq!(
+        (j["ops"].as_u64(), j["counts"]["forwarded"].as_u64()),
+        (Some(100), Some(95))
+    );
+    let j = go_run(&bin, &["fanin", "senders=7", "messages=30"]);
+    assert_eq!(j["counts"]["complete_senders"], 7);
+    assert_eq!(go_run(&bin, &["call", "messages=300"])["counts"]["ok"], 300);
+    let j = go_run(&bin, &["idle", "procs=2000"]);
+    assert!(j["bytes_per_process"].as_f64().is_some());
+    let j = go_run(
+        &bin,
+        &[
+            "latency",
+            "rate=2000",
+            "duration_ms=300",
+            "receivers=3",
+            "hogs=1",
+            "work=20000",
+        ],
+    );
+    assert_eq!(j["counts"]["received"], 600);
+    assert!(j["p50_ns"].as_u64().unwrap() <= j["max_ns"].as_u64().unwrap());
+    let bad = Command::new(&bin).arg("nosuch").output().unwrap();
+    assert!(!bad.status.success());
+}
+
 #[test]
 fn compare_reports_peers_and_never_fakes_a_result() {
     if !have("erl") {
