@@ -254,29 +254,67 @@ fn batched_sends_keep_order_and_causality() {
     });
     // T forwards whatever it gets to R as "r".
     let r2 = rpid.clone();
-    let (tpid, _t) = spawn(&h, FnProc::new(move |cx, events, out| {
-        for e in events.drain(..) {
-            if let Event::Message(_) = e {
-                cx.handle().send(msg(cx.pid(), &r2, "r"))?;
+    let (tpid, _t) = spawn(
+        &h,
+        FnProc::new(move |cx, events, out| {
+            for e in events.drain(..) {
+                if let Event::Message(_) = e {
+                    cx.handle().send(msg(cx.pid(), &r2, "r"))?;
+                }
             }
-        }
-        out.set_status(Status::Idle);
-        Ok(())
-    }));
+            out.set_status(Status::Idle);
+            Ok(())
+        }),
+    );
     let (r3, t3) = (rpid.clone(), tpid.clone());
-    let (_s, sexit) = spawn(&h, FnProc::new(move |cx, _, out| {
-        let hd = cx.handle();
-        hd.send(msg(cx.pid(), &r3, "a0"))?;
-        hd.send(msg(cx.pid(), &r3, "a1"))?; // second in a row: batching starts
-        hd.send(msg(cx.pid(), &t3, "b"))?;
-        hd.send(msg(cx.pid(), &r3, "a2"))?;
-        // Errors are still immediate while batching.
-        let dead = Pid::parse("{app:test|0xfffff}").unwrap();
-        assert_eq!(hd.send(msg(cx.pid(), &dead, "x")).unwrap_err().message(), "process not found");
-        out.finish(Ok(Value::Nil));
-        Ok(())
-    }));
+    let (_s, sexit) = spawn(
+        &h,
+        FnProc::new(move |cx, _, out| {
+            let hd = cx.handle();
+            hd.send(msg(cx.pid(), &r3, "a0"))?;
+            hd.send(msg(cx.pid(), &r3, "a1"))?; // second in a row: batching starts
+            hd.send(msg(cx.pid(), &t3, "b"))?;
+            hd.send(msg(cx.pid(), &r3, "a2"))?;
+            // Errors are still immediate while batching.
+            let dead = Pid::parse("{app:test|0xfffff}").unwrap();
+            assert_eq!(
+                hd.send(msg(cx.pid(), &dead, "x")).unwrap_err().message(),
+                "process not found"
+            );
+            out.finish(Ok(Value::Nil));
+            Ok(())
+        }),
+    );
     wait(&sexit).unwrap();
     assert_eq!(wait(&rexit).unwrap(), Value::str("a0,a1,a2,r"));
+    rt.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn local_node_id_and_empty_node_address_the_same_process() {
+    let rt = Builder::new()
+        .workers(1)
+        .pin(false)
+        .node_id("n1")
+        .build()
+        .unwrap();
+    let h = rt.handle();
+    h.add_host(HOST, HostConfig::default()).unwrap();
+    let (pid, exit) = spawn(
+        &h,
+        FnProc::new(|_, events, out| {
+            if events.drain(..).any(|e| matches!(e, Event::Message(_))) {
+                out.finish(Ok(Value::Nil));
+            } else {
+                out.set_status(Status::Idle);
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(pid.as_str(), "{n1@app:test|0x00001}");
+    let short = Pid::parse("{app:test|0x00001}").unwrap();
+    assert!(h.is_alive(&short));
+    h.send(msg(&Pid::zero(), &short, 1)).unwrap();
+    wait(&exit).unwrap();
     rt.shutdown(Duration::from_secs(1));
 }

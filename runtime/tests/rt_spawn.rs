@@ -434,3 +434,17 @@ fn completer_created_in_init_is_delivered_to_the_first_steps() {
     assert_eq!(wait(&exit).unwrap(), Value::str("from init"));
     rt.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn builder_rejects_absurd_worker_counts() {
+    let e = Builder::new()
+        .workers(1_000_000)
+        .pin(false)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), &Kind::INVALID);
+    assert!(
+        e.message().contains("workers must be between 1 and 4096"),
+        "{e}"
+    );
+}

@@ -10,14 +10,11 @@
 //! All three run during the load phase, i.e. before the dispatcher is frozen and before any
 //! registry entry is loaded, which is what the engine's installers require.
 //!
-//! # Integration points (branch `engine`)
+//! # Integration points
 //!
 //! [`install_lua_engine`], [`install_terminal`] and [`terminal_exec`] are the only call sites
-//! of the engine's API. Until `wippy::lua::engine::install`, `wippy::services::terminal::install`
-//! and `wippy::services::terminal::exec` exist on `main`, the first two do nothing (Lua kinds
-//! are then kept as plain data, with the registry's one-time warning per kind) and the third
-//! fails with `Unavailable` "terminal host not available". Merging the engine replaces the
-//! three bodies with the one-line calls noted on each.
+//! of the engine's API (`wippy::lua::engine::install`, `wippy::services::terminal::install`,
+//! `wippy::services::terminal::exec`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -29,13 +26,13 @@ use crate::services::host::HostManager;
 use crate::system::System;
 
 /// True once the Lua engine is wired in (the integration points below are real calls).
-pub const ENGINE_AVAILABLE: bool = false;
+pub const ENGINE_AVAILABLE: bool = true;
 
 /// Install the Lua engine (load phase).
 ///
 /// MERGE(engine): `crate::lua::engine::install(sys)`.
 pub fn install_lua_engine(sys: &Arc<System>) -> Result<(), Error> {
-    let _ = sys;
+    crate::lua::engine::install(sys);
     Ok(())
 }
 
@@ -43,7 +40,7 @@ pub fn install_lua_engine(sys: &Arc<System>) -> Result<(), Error> {
 ///
 /// MERGE(engine): `crate::services::terminal::install(sys)`.
 pub fn install_terminal(sys: &Arc<System>) -> Result<(), Error> {
-    let _ = sys;
+    crate::services::terminal::install(sys);
     Ok(())
 }
 
@@ -60,11 +57,7 @@ pub fn terminal_exec(
     entry_id: &str,
     args: Vec<String>,
 ) -> Result<Pid, Error> {
-    let _ = (sys, args);
-    Err(Error::unavailable("terminal host not available")
-        .with_retryable(Some(false))
-        .with_detail("entry", entry_id)
-        .with_detail("host", host.unwrap_or("")))
+    crate::services::terminal::exec(sys, host, entry_id, args)
 }
 
 /// The kind-manager components.

@@ -9,6 +9,7 @@
 //!   module registry through which the engine adds the blocking ones.
 
 pub mod convert;
+pub mod engine;
 pub mod frontend;
 pub mod modules;
 pub mod vm;

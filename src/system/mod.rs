@@ -8,6 +8,7 @@
 pub mod components;
 pub mod factory;
 pub mod functions;
+pub mod process_manager;
 pub mod shutdown;
 
 use std::sync::Arc;

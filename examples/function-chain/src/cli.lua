@@ -9,7 +9,8 @@ local function main(order_json: string?): integer
     io.eprint("pricing failed: " .. tostring(call_err))
     return 1
   end
-  io.print(json.encode(result))
+  local text = json.encode(result)
+  io.print(text)
   return 0
 end
 

@@ -53,12 +53,14 @@ impl ProcessTable {
         true
     }
 
-    /// The cell for `pid` if it is live on this runtime.
+    /// The cell for `pid` if it is live on this runtime. The caller has checked that `pid` is
+    /// local; its node part is not compared (`{host|id}` and `{<this node>@host|id}` name the
+    /// same process, as in the original's router).
     #[inline]
     pub(crate) fn get(&self, pid: &Pid) -> Option<Arc<Cell>> {
         let key = pid.uniq_num()?;
         let cell = lock(self.shard(key)).get(&key).cloned()?;
-        (cell.pid == *pid).then_some(cell)
+        same_local_pid(&cell.pid, pid).then_some(cell)
     }
 
     /// Remove `cell` (only if the entry is that very cell).
@@ -87,4 +89,10 @@ impl ProcessTable {
         }
         out
     }
+}
+
+/// Host and uniq equality (node ignored: both are local).
+#[inline]
+pub(crate) fn same_local_pid(a: &Pid, b: &Pid) -> bool {
+    a.as_str().as_ptr() == b.as_str().as_ptr() || (a.uniq() == b.uniq() && a.host() == b.host())
 }

@@ -16,6 +16,7 @@ use crate::exec::Reason;
 use crate::exec::worker::{SEND_CACHE, WorkerCtx, with_current};
 use crate::pid::{Pid, PidGen};
 use crate::process::cell::{Cell, KILL_TERMINATE};
+use crate::process::table::same_local_pid;
 use crate::process::{Completer, Event, Process, ProcessCx, cancel_package};
 use crate::reactor::{IoHandle, TimerHandle};
 use crate::relay::{Node, Package, Receiver as RelayReceiver, Router};
@@ -328,7 +329,10 @@ impl Handle {
         let hit = with_current(&sh.exec, |ctx| {
             let cache = ctx.send_cache.borrow();
             match &cache[slot] {
-                Some(c) if c.pid == pkg.as_ref().expect("package").to && !c.state.is_complete() => {
+                Some(c)
+                    if same_local_pid(&c.pid, &pkg.as_ref().expect("package").to)
+                        && !c.state.is_complete() =>
+                {
                     Some(deliver_on(ctx, c, pkg.take().expect("package")))
                 }
                 _ => None,

@@ -47,6 +47,9 @@ use host::HostState;
 pub const DEFAULT_SPIN_TIGHT: u32 = 3;
 /// Default `yield_now` rounds before parking (the original parks at attempt 16).
 pub const DEFAULT_SPIN_YIELD: u32 = 12;
+/// Upper bound on `Builder::workers` (the idle accounting packs the counts into 16 bits; far
+/// beyond any machine this runs on).
+pub const MAX_WORKERS: usize = 4096;
 /// Default stop grace period (the original's scheduler default, 10 s).
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,7 +140,8 @@ impl Builder {
     /// Start the workers and the reactor.
     ///
     /// # Errors
-    /// `Internal` when the poller cannot be created.
+    /// `Invalid` for more than [`MAX_WORKERS`] workers; `Internal` when the poller or a thread
+    /// cannot be created.
     pub fn build(self) -> Result<Runtime, Error> {
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let workers = self.workers.unwrap_or_else(|| {
@@ -149,6 +153,11 @@ impl Builder {
                 cores.len()
             }
         });
+        if workers > MAX_WORKERS {
+            return Err(Error::invalid(format!(
+                "workers must be between 1 and {MAX_WORKERS} (got {workers})"
+            )));
+        }
         let (exec, locals) = Executor::new(workers);
         let (reactor, poll) =
             Reactor::new().map_err(|e| Error::internal(format!("reactor: {e}")))?;

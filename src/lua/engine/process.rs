@@ -1,0 +1,695 @@
+//! [`LuaProcess`]: a Lua process or function call implementing the executor's process
+//! contract (spec `runtime-internals.md` §11.2–§11.3).
+//!
+//! # Init
+//! A *process* acquires a warm state from the factory with the modules of its import plan,
+//! runs its libraries (binding their return values under their aliases), runs the entry chunk
+//! once and resolves the method (a returned function, or `table[method]`, else
+//! `method "<m>" not found in module`). A *function call* gets a pool worker whose chunk already
+//! ran. Either way the method becomes the main task, with the input converted to Lua values as
+//! its arguments. Top-level code runs on the spawner's thread, as upstream.
+//!
+//! # Step
+//! 1. Completions resume their waiting tasks (values converted per operation); messages are
+//!    appended to the mailbox.
+//! 2. Rounds until nothing is runnable: flush the mailbox into subscriptions (a LINK_DOWN
+//!    without `trap_links` fails the process with "linked process failed"); resume queued
+//!    tasks in FIFO order, each until it yields; apply the operation each one asked for
+//!    (channel operations were already resolved by their callbacks and only queue tasks;
+//!    `coroutine.spawn` queues the new task before the spawner; timers, calls, exec and jobs
+//!    register a completion tag). A task preempted by the budget hook goes back to the head of
+//!    the queue and the step ends at once (`Continue`), so the worker serves others.
+//! 3. The main task returning ends the process: the first value is the result, a second value
+//!    that is a string or an error object makes it fail (§3.2); other tasks are dropped. An
+//!    uncaught error in any task fails the process, with the Lua traceback as the error stack.
+//! 4. Otherwise the status is: `Continue` if tasks are runnable (bare `coroutine.yield()`
+//!    tasks run again next step), `Yield` while completions are outstanding, `Idle` while
+//!    subscriptions exist or tasks wait on channels, else the deadlock error
+//!    `deadlock: all coroutines blocked with no pending operations (threads=N)`.
+//!
+//! # Close
+//! Callees of outstanding calls are terminated (caller cancellation cancels the call), every
+//! Lua reference held by the core is dropped, timers are cancelled, and the state returns to
+//! the factory (processes) or the pool (function calls, which also receive their reply here).
+
+use std::sync::{Arc, Mutex};
+
+use mlua::{Function, Lua, MultiValue, Value as LuaValue};
+use wippy_rt::{Error, Event, Kind, Process, ProcessCx, Status, StepOutput, Value};
+
+use super::code::LuaEntry;
+use super::core::{Conv, Core, CoreBox, Enter, Op, Wait};
+use super::mailbox;
+use super::pool::{FnPool, Reply, Worker};
+use super::preempt::{self, StepClock};
+use super::shared::Engine;
+use super::task::{self, Outcome};
+use crate::lua::convert;
+use crate::lua::modules::{self, errors};
+use crate::lua::vm::{LuaState, protect};
+use crate::system::CallRequest;
+use crate::system::process_manager::context_of;
+
+/// The shared reply slot of a function call (the pool takes it back if the spawn fails).
+pub(crate) type ReplySlot = Arc<Mutex<Option<Reply>>>;
+
+enum Mode {
+    Process {
+        entry_id: String,
+    },
+    Function {
+        pool: Arc<FnPool>,
+        worker: Option<Worker>,
+        req: Option<CallRequest>,
+        reply: ReplySlot,
+    },
+}
+
+/// A Lua process or function call (see the module docs).
+pub struct LuaProcess {
+    engine: Arc<Engine>,
+    mode: Mode,
+    st: Option<LuaState>,
+    core: Option<CoreBox>,
+    outcome: Option<Result<Value, Error>>,
+    preemptions: u64,
+    closed: bool,
+}
+
+impl LuaProcess {
+    /// A process running entry `entry_id`.
+    pub(crate) fn process(engine: Arc<Engine>, entry_id: &str) -> LuaProcess {
+        LuaProcess {
+            engine,
+            mode: Mode::Process {
+                entry_id: entry_id.to_string(),
+            },
+            st: None,
+            core: None,
+            outcome: None,
+            preemptions: 0,
+            closed: false,
+        }
+    }
+
+    /// One call of a pooled function on `worker`.
+    pub(crate) fn call(
+        engine: Arc<Engine>,
+        pool: Arc<FnPool>,
+        worker: Worker,
+        req: CallRequest,
+        reply: ReplySlot,
+    ) -> LuaProcess {
+        LuaProcess {
+            engine,
+            mode: Mode::Function {
+                pool,
+                worker: Some(worker),
+                req: Some(req),
+                reply,
+            },
+            st: None,
+            core: None,
+            outcome: None,
+            preemptions: 0,
+            closed: false,
+        }
+    }
+
+    fn init_process(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        entry_id: &str,
+        method: &str,
+        input: Vec<Value>,
+    ) -> Result<(), Error> {
+        let entry = self.engine.code.get(entry_id).ok_or_else(|| {
+            Error::new(Kind::NOT_FOUND, format!("factory not found: {entry_id}"))
+                .with_detail("id", entry_id)
+        })?;
+        let plan = self.engine.code.plan(&entry)?;
+        let names: Vec<&str> = plan.modules.iter().map(String::as_str).collect();
+        let mut st = self.engine.factory.acquire(&names)?;
+        let core = CoreBox::new(Core::new(
+            st.lua().clone(),
+            self.engine.clone(),
+            cx.handle().clone(),
+            cx.pid().clone(),
+            entry.clone(),
+            Arc::new(context_of(cx.options())),
+        ));
+        core.borrow_mut().terminal = super::modules::io::terminal_for(&self.engine, cx);
+        let r = prepare_state(&mut st, &core, &entry, &plan, Some(cx.pid().clone())).and_then(
+            |module| {
+                let func = resolve_method(&module, method)?;
+                start_main(st.lua(), &core, func, &input)
+            },
+        );
+        match r {
+            Ok(()) => {
+                self.st = Some(st);
+                self.core = Some(core);
+                Ok(())
+            }
+            Err(e) => {
+                core.borrow_mut().teardown();
+                drop(core);
+                self.engine.factory.release(st);
+                Err(e)
+            }
+        }
+    }
+
+    fn init_function(&mut self, cx: &mut ProcessCx<'_>) -> Result<(), Error> {
+        let Mode::Function {
+            pool, worker, req, ..
+        } = &mut self.mode
+        else {
+            unreachable!("init_function on a process");
+        };
+        let req = req.take().unwrap_or_default();
+        let w = worker.as_ref().expect("function call without a worker");
+        w.state
+            .set_process(Some(cx.pid().clone()), Some(pool.entry.id_arc.clone()));
+        let mut context = req.context.clone();
+        if context.is_empty() {
+            context = context_of(cx.options());
+        }
+        let core = CoreBox::new(Core::new(
+            w.state.lua().clone(),
+            self.engine.clone(),
+            cx.handle().clone(),
+            cx.pid().clone(),
+            pool.entry.clone(),
+            Arc::new(context),
+        ));
+        let _e = Enter::new(core.cell());
+        start_main(w.state.lua(), &core, w.method.clone(), &req.args)?;
+        drop(_e);
+        self.core = Some(core);
+        Ok(())
+    }
+
+    /// Deliver the recorded outcome to a function caller and return the worker.
+    fn finish_function(&mut self) {
+        let outcome = self
+            .outcome
+            .take()
+            .unwrap_or_else(|| Err(Error::internal("process terminated")));
+        let healthy = !matches!(&outcome, Err(e) if e.message() == "process terminated");
+        if let Mode::Function {
+            pool,
+            worker,
+            reply,
+            ..
+        } = &mut self.mode
+        {
+            let r = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(r) = r {
+                r.send(outcome);
+            }
+            pool.finish(worker.take(), healthy);
+        }
+    }
+}
+
+/// Resume tasks until nothing is runnable; see the module docs.
+fn run(
+    engine: &Arc<Engine>,
+    lua: &Lua,
+    core: &CoreBox,
+    cx: &mut ProcessCx<'_>,
+    out: &mut StepOutput,
+    preemptions: &mut u64,
+) -> Result<Flow, Error> {
+    let cell = core.cell();
+    loop {
+        {
+            let mut c = cell.borrow_mut();
+            mailbox::flush(lua, &mut c).map_err(vm_error)?;
+            if c.link_down {
+                return Err(Error::internal("linked process failed"));
+            }
+        }
+        loop {
+            let next = {
+                let mut c = cell.borrow_mut();
+                let mut next = None;
+                while let Some(t) = c.queue.pop_front() {
+                    if c.tasks.get(t).is_none() {
+                        continue;
+                    }
+                    c.current = t;
+                    c.pending = None;
+                    let task = c.tasks.get_mut(t).expect("checked above");
+                    if task.send_closed {
+                        task.send_closed = false;
+                        let e = errors::error_value(
+                            lua,
+                            Error::new(Kind::UNKNOWN, "send on closed channel"),
+                        )
+                        .map_err(vm_error)?;
+                        task.args.clear();
+                        task.args.push(LuaValue::Nil);
+                        task.args.push(e);
+                    }
+                    let th = task.thread.state();
+                    let raw_n = std::mem::take(&mut task.nargs);
+                    // SAFETY: `th` is the task's thread, kept alive by the task table.
+                    let n = raw_n
+                        + unsafe { task::push_args(lua, th, &mut task.args) }.map_err(vm_error)?;
+                    next = Some((t, th, n));
+                    break;
+                }
+                next
+            };
+            let Some((tid, th, n)) = next else {
+                break;
+            };
+            // SAFETY: the task stays in the core's table while it runs (tasks are removed only
+            // after they return, or at teardown after the step), so `th` is alive.
+            match unsafe { task::resume(lua, th, n) }.map_err(vm_error)? {
+                Outcome::Op(n) => {
+                    let op = cell.borrow_mut().pending.take();
+                    if n > 0 {
+                        if let Some(Op::Requeued) = op {
+                            if let Some(t) = cell.borrow_mut().tasks.get_mut(tid) {
+                                t.nargs += n;
+                            }
+                        } else {
+                            // SAFETY: `th` is alive (see above); drop unexpected values.
+                            unsafe { mlua::ffi::lua_pop(th, n) };
+                        }
+                    }
+                    apply_op(engine, lua, cx, core, tid, op)?;
+                }
+                Outcome::Bare => cell.borrow_mut().bare.push(tid),
+                Outcome::Preempted => {
+                    cell.borrow_mut().queue.push_front(tid);
+                    *preemptions += 1;
+                    if *preemptions == 1 {
+                        let thread = cell.borrow().tasks.get(tid).map(|t| t.thread.clone());
+                        let tb = thread
+                            .map(|t| task::suspended_traceback(lua, &t))
+                            .unwrap_or_default();
+                        let c = cell.borrow();
+                        log::warn!(
+                            pid:% = c.pid, entry = c.entry.id.as_str(), traceback = tb.as_str();
+                            "lua process exceeded its time slice and was preempted"
+                        );
+                    }
+                    return Ok(Flow::Preempted);
+                }
+                Outcome::Returned(vals) => {
+                    let is_main = cell.borrow().main == tid;
+                    if is_main {
+                        return Ok(Flow::Done(main_result(lua, &vals)));
+                    }
+                    cell.borrow_mut().tasks.remove(tid);
+                }
+                Outcome::Failed { value, traceback } => {
+                    let mut e = errors::raised_value_to_rt(lua, &value);
+                    if e.stack().is_none() && !traceback.is_empty() {
+                        e = e.with_stack(traceback);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let again = {
+            let mut c = cell.borrow_mut();
+            if c.mailbox.is_empty() {
+                false
+            } else {
+                mailbox::flush(lua, &mut c).map_err(vm_error)?;
+                if c.link_down {
+                    return Err(Error::internal("linked process failed"));
+                }
+                !c.queue.is_empty()
+            }
+        };
+        if !again {
+            break;
+        }
+    }
+    let mut c = cell.borrow_mut();
+    let bare = std::mem::take(&mut c.bare);
+    c.queue.extend(bare);
+    for (tag, cmd) in c.commands.drain(..) {
+        out.yield_command(tag, cmd);
+    }
+    if !c.queue.is_empty() {
+        return Ok(Flow::Status(Status::Continue));
+    }
+    if !c.waits.is_empty() {
+        return Ok(Flow::Status(Status::Yield));
+    }
+    if !c.subs.is_empty() || c.parked > 0 {
+        return Ok(Flow::Status(Status::Idle));
+    }
+    Err(Error::internal(format!(
+        "deadlock: all coroutines blocked with no pending operations (threads={})",
+        c.tasks.len()
+    )))
+}
+
+enum Flow {
+    Done(Result<Value, Error>),
+    Preempted,
+    Status(Status),
+}
+
+/// Bind modules and libraries into the state, then run the entry chunk and return its value.
+pub(crate) fn prepare_state(
+    st: &mut LuaState,
+    core: &CoreBox,
+    entry: &LuaEntry,
+    plan: &super::code::Plan,
+    pid: Option<wippy_rt::Pid>,
+) -> Result<LuaValue, Error> {
+    let lua = st.lua().clone();
+    if plan.needs_type_runtime {
+        install_type_runtime(&lua)?;
+    }
+    st.set_process(pid, Some(entry.id_arc.clone()));
+    for (alias, m) in &plan.module_aliases {
+        let v = modules::module_value(&lua, m)
+            .map_err(vm_error)?
+            .unwrap_or(LuaValue::Nil);
+        st.bind_global(alias, v)?;
+    }
+    let _e = Enter::new(core.cell());
+    let _clock = StepClock::begin();
+    let main = lua.exec_raw_lua(|raw| raw.state());
+    let prev = preempt::set_running(main);
+    let r = (|| {
+        for (lib, aliases) in &plan.libraries {
+            let f = st.load_chunk(&lib.id, &lib.code)?;
+            let v = call_protected(&lua, &f)?;
+            if !v.is_nil() {
+                for a in aliases {
+                    st.bind_global(a, v.clone())?;
+                }
+            }
+        }
+        let chunk = st.load_chunk(&entry.id, &entry.code)?;
+        call_protected(&lua, &chunk)
+    })();
+    preempt::set_running(prev);
+    r
+}
+
+/// Install the typed-Lua type runtime into a state (once; it lives in the state's base).
+fn install_type_runtime(lua: &Lua) -> Result<(), Error> {
+    let present: bool = lua
+        .globals()
+        .raw_get::<LuaValue>(crate::lua::frontend::TYPES_ENTRY_GLOBAL)
+        .map(|v| !v.is_nil())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    crate::lua::frontend::install_type_runtime(lua).map_err(vm_error)
+}
+
+/// Call `f` with no arguments in protected mode; its first result, or the raised error.
+fn call_protected(lua: &Lua, f: &Function) -> Result<LuaValue, Error> {
+    let p = protect::protected(lua, f).map_err(vm_error)?;
+    let r: MultiValue = p.call(()).map_err(|e| errors::lua_error_to_rt(&e))?;
+    let mut it = r.into_iter();
+    match it.next() {
+        Some(LuaValue::Boolean(true)) => Ok(it.next().unwrap_or(LuaValue::Nil)),
+        _ => {
+            let v = it.next().unwrap_or(LuaValue::Nil);
+            Err(errors::raised_value_to_rt(lua, &v))
+        }
+    }
+}
+
+/// The entry point: a returned function, or `module[method]`.
+pub(crate) fn resolve_method(module: &LuaValue, method: &str) -> Result<Function, Error> {
+    match module {
+        LuaValue::Function(f) => Ok(f.clone()),
+        LuaValue::Table(t) => match t.raw_get::<LuaValue>(method) {
+            Ok(LuaValue::Function(f)) => Ok(f),
+            _ => Err(method_not_found(method)),
+        },
+        _ => Err(method_not_found(method)),
+    }
+}
+
+#[cold]
+fn method_not_found(method: &str) -> Error {
+    Error::new(
+        Kind::NOT_FOUND,
+        format!("method \"{method}\" not found in module"),
+    )
+}
+
+/// Create the main task for `func` with `input` as its arguments.
+fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Result<(), Error> {
+    let thread = lua.create_thread(func).map_err(vm_error)?;
+    let args: Vec<LuaValue> = input
+        .iter()
+        .map(|v| convert::to_lua(lua, v))
+        .collect::<mlua::Result<_>>()
+        .map_err(vm_error)?;
+    let mut c = core.borrow_mut();
+    let id = c.add_task(thread, args);
+    c.main = id;
+    Ok(())
+}
+
+/// §3.2: the first value is the result; a second value that is a string or error fails.
+fn main_result(lua: &Lua, vals: &[LuaValue]) -> Result<Value, Error> {
+    let _ = lua;
+    if let Some(second) = vals.get(1)
+        && let Some(e) = errors::returned_error_to_rt(second)
+    {
+        return Err(e);
+    }
+    match vals.first() {
+        None => Ok(Value::Nil),
+        Some(v) => convert::from_lua(v),
+    }
+}
+
+/// Apply the operation a task asked for (see [`Op`]).
+fn apply_op(
+    engine: &Arc<Engine>,
+    lua: &Lua,
+    cx: &mut ProcessCx<'_>,
+    core: &CoreBox,
+    tid: u32,
+    op: Option<Op>,
+) -> Result<(), Error> {
+    let Some(op) = op else {
+        // The marker without an operation cannot happen; treat it as a bare yield.
+        core.borrow_mut().bare.push(tid);
+        return Ok(());
+    };
+    match op {
+        Op::Queued | Op::Requeued | Op::Park => {}
+        Op::Spawn(f) => {
+            let th = lua.create_thread(f).map_err(vm_error)?;
+            let mut c = core.borrow_mut();
+            c.add_task(th.clone(), Vec::new());
+            c.wake(tid, vec![LuaValue::Thread(th)]);
+        }
+        Op::Sleep(deadline) => {
+            let mut c = core.borrow_mut();
+            let tag = c.tag();
+            c.waits.insert(
+                tag,
+                Wait {
+                    task: tid,
+                    conv: Conv::Nothing,
+                },
+            );
+            drop(c);
+            cx.handle().sleep(deadline, cx.completer(tag));
+        }
+        Op::Call(req) => {
+            let tag = core.borrow_mut().tag();
+            core.borrow_mut().waits.insert(
+                tag,
+                Wait {
+                    task: tid,
+                    conv: Conv::ValueOrError,
+                },
+            );
+            let callee = super::pool::call(engine, req, Reply::Completer(cx.completer(tag)));
+            if let Some(pid) = callee {
+                core.borrow_mut().callees.insert(tag, pid);
+            }
+        }
+        Op::Exec(req) => {
+            let tag = core.borrow_mut().tag();
+            core.borrow_mut().waits.insert(
+                tag,
+                Wait {
+                    task: tid,
+                    conv: Conv::ValueOrError,
+                },
+            );
+            if let Err(e) = engine.pm.exec(req, cx.completer(tag)) {
+                let mut c = core.borrow_mut();
+                c.waits.remove(&tag);
+                let ev = errors::error_value(lua, e).map_err(vm_error)?;
+                c.wake(tid, vec![LuaValue::Nil, ev]);
+            }
+        }
+        Op::Command(cmd, conv) => {
+            let mut c = core.borrow_mut();
+            let tag = c.tag();
+            c.waits.insert(tag, Wait { task: tid, conv });
+            c.commands.push((tag, cmd));
+        }
+        Op::Job(job, conv) => {
+            let mut c = core.borrow_mut();
+            let tag = c.tag();
+            c.waits.insert(tag, Wait { task: tid, conv });
+            drop(c);
+            let done = cx.completer(tag);
+            std::thread::Builder::new()
+                .name("wippy-lua-job".into())
+                .spawn(move || {
+                    done.complete(job());
+                })
+                .map_err(|e| Error::internal(format!("starting a blocking job: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Resume the task waiting for `tag` with the converted `result`.
+fn complete(lua: &Lua, c: &mut Core, tag: u64, result: Result<Value, Error>) -> Result<(), Error> {
+    let Some(w) = c.waits.remove(&tag) else {
+        return Ok(());
+    };
+    c.callees.remove(&tag);
+    let args = match w.conv {
+        Conv::Nothing => Vec::new(),
+        Conv::ValueOrError => match result {
+            Ok(v) => vec![convert::to_lua(lua, &v).map_err(vm_error)?, LuaValue::Nil],
+            Err(e) => vec![
+                LuaValue::Nil,
+                errors::error_value(lua, e).map_err(vm_error)?,
+            ],
+        },
+        Conv::Custom(f) => f(lua, result).map_err(vm_error)?,
+    };
+    c.wake(w.task, args);
+    Ok(())
+}
+
+#[cold]
+pub(crate) fn vm_error(e: mlua::Error) -> Error {
+    errors::lua_error_to_rt(&e)
+}
+
+impl Process for LuaProcess {
+    fn init(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        method: &str,
+        input: Vec<Value>,
+    ) -> Result<(), Error> {
+        match &self.mode {
+            Mode::Process { entry_id } => {
+                let id = entry_id.clone();
+                self.init_process(cx, &id, method, input)
+            }
+            Mode::Function { .. } => self.init_function(cx),
+        }
+    }
+
+    fn step(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        events: &mut Vec<Event>,
+        out: &mut StepOutput,
+    ) -> Result<(), Error> {
+        let LuaProcess {
+            engine,
+            mode,
+            st,
+            core,
+            outcome,
+            preemptions,
+            ..
+        } = self;
+        let state = match mode {
+            Mode::Process { .. } => st.as_ref().expect("process state after init"),
+            Mode::Function { worker, .. } => &worker.as_ref().expect("worker after init").state,
+        };
+        let lua = state.lua();
+        let core = core.as_ref().expect("core after init");
+        let _enter = Enter::new(core.cell());
+        let _clock = StepClock::begin();
+        {
+            let mut c = core.borrow_mut();
+            for ev in events.drain(..) {
+                match ev {
+                    Event::Complete { tag, result } => complete(lua, &mut c, tag, result)?,
+                    Event::Message(pkg) => mailbox::enqueue(&mut c, pkg),
+                }
+            }
+        }
+        match run(engine, lua, core, cx, out, preemptions) {
+            Ok(Flow::Done(result)) => {
+                let result = result.map_err(|e| errors::normalize_boundary(&e));
+                *outcome = Some(result.clone());
+                out.finish(result);
+                Ok(())
+            }
+            Ok(Flow::Preempted) => {
+                out.set_status(Status::Continue);
+                Ok(())
+            }
+            Ok(Flow::Status(s)) => {
+                if out.yield_count() == 0 {
+                    out.set_status(s);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let e = errors::normalize_boundary(&e);
+                *outcome = Some(Err(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Some(core) = self.core.take() {
+            let mut c = core.into_inner();
+            for (_, pid) in c.callees.drain() {
+                self.engine.terminate(&pid);
+            }
+            c.teardown();
+        }
+        match &mut self.mode {
+            Mode::Process { .. } => {
+                if let Some(st) = self.st.take() {
+                    self.engine.factory.release(st);
+                }
+            }
+            Mode::Function { .. } => self.finish_function(),
+        }
+    }
+}
+
+impl Drop for LuaProcess {
+    fn drop(&mut self) {
+        // A process whose spawn failed before `init` is dropped without `close`: give the
+        // worker back to its pool (the pool reports the spawn error to the caller).
+        if !self.closed {
+            self.close();
+        }
+    }
+}

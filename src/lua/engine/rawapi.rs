@@ -1,0 +1,158 @@
+//! Raw Lua C API helpers for the engine's hot paths (`process.send`, channel operations).
+//!
+//! mlua's callback machinery costs a few thousand instructions per call (argument values are
+//! turned into registry references, results collected into a `MultiValue`); functions called
+//! for every message are therefore plain `lua_CFunction`s. These helpers convert stack values
+//! to [`wippy_rt::Value`] directly for scalars (nil, booleans, numbers, strings) and fall back
+//! to [`crate::lua::convert`] through mlua for tables and userdata, and build `nil, err`
+//! results through mlua (cold path).
+//!
+//! Discipline: a raw function may raise (longjmp) only while no Rust value with a destructor
+//! is live in its frame; the helpers here never raise.
+
+use std::ffi::c_int;
+
+use mlua::{Lua, Value as LuaValue, ffi};
+use wippy_rt::{Bytes, Error, Value};
+
+use super::core::with_core;
+use crate::lua::convert;
+use crate::lua::modules::errors;
+
+/// The bytes of the string at `idx` (only call on `LUA_TSTRING` values: no conversion, no
+/// allocation). Valid while the value stays on the stack.
+pub(crate) unsafe fn str_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {
+    // SAFETY: caller guarantees a string at `idx`; Lua strings are immutable and live as long
+    // as they are on the stack.
+    unsafe {
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, idx, &mut len);
+        if p.is_null() {
+            return &[];
+        }
+        std::slice::from_raw_parts(p as *const u8, len)
+    }
+}
+
+/// The type name of the value at `idx` (for argument errors).
+pub(crate) unsafe fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
+    // SAFETY: lua_typename returns a static C string.
+    unsafe {
+        let t = ffi::lua_type(l, idx);
+        if t == ffi::LUA_TNONE {
+            return "no value".into();
+        }
+        std::ffi::CStr::from_ptr(ffi::lua_typename(l, t))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Convert the stack value at `idx` of `l` to a transferable value (deep copy for tables, via
+/// `convert::from_lua`).
+pub(crate) unsafe fn value_at(
+    lua: &Lua,
+    l: *mut ffi::lua_State,
+    idx: c_int,
+) -> Result<Value, Error> {
+    // SAFETY: reading scalars does not allocate (strings are read, never converted); other
+    // values are copied to the main stack and popped into an mlua value.
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(Value::Nil),
+            ffi::LUA_TBOOLEAN => Ok(Value::Bool(ffi::lua_toboolean(l, idx) != 0)),
+            ffi::LUA_TNUMBER => {
+                if ffi::lua_isinteger(l, idx) != 0 {
+                    Ok(Value::Int(ffi::lua_tointegerx(
+                        l,
+                        idx,
+                        std::ptr::null_mut(),
+                    )))
+                } else {
+                    Ok(Value::Float(ffi::lua_tonumberx(
+                        l,
+                        idx,
+                        std::ptr::null_mut(),
+                    )))
+                }
+            }
+            ffi::LUA_TSTRING => Ok(Value::Str(Bytes::from_slice(str_at(l, idx)))),
+            ffi::LUA_TFUNCTION | ffi::LUA_TTHREAD | ffi::LUA_TLIGHTUSERDATA => Ok(Value::Nil),
+            _ => {
+                let v = lua_value_at(lua, l, idx).map_err(|e| errors::lua_error_to_rt(&e))?;
+                convert::from_lua(&v)
+            }
+        }
+    }
+}
+
+/// The stack value at `idx` of `l` as an mlua value (through the main stack).
+pub(crate) unsafe fn lua_value_at(
+    lua: &Lua,
+    l: *mut ffi::lua_State,
+    idx: c_int,
+) -> mlua::Result<LuaValue> {
+    let idx = unsafe { ffi::lua_absindex(l, idx) };
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: `l` and `raw.state()` belong to the same state; one value is moved and popped.
+        unsafe {
+            let main = raw.state();
+            if ffi::lua_checkstack(main, 2) == 0 || ffi::lua_checkstack(l, 1) == 0 {
+                return Err(mlua::Error::runtime("stack overflow"));
+            }
+            ffi::lua_pushvalue(l, idx);
+            if main != l {
+                ffi::lua_xmove(l, main, 1);
+            }
+            Ok(raw.pop_value())
+        }
+    })
+}
+
+/// Push an mlua value onto `l`.
+pub(crate) unsafe fn push_lua_value(
+    lua: &Lua,
+    l: *mut ffi::lua_State,
+    v: &LuaValue,
+) -> mlua::Result<()> {
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: push on the main stack, then move to `l` (same state).
+        unsafe {
+            let main = raw.state();
+            if ffi::lua_checkstack(main, 2) == 0 || ffi::lua_checkstack(l, 1) == 0 {
+                return Err(mlua::Error::runtime("stack overflow"));
+            }
+            raw.push_value(v)?;
+            if main != l {
+                ffi::lua_xmove(main, l, 1);
+            }
+            Ok(())
+        }
+    })
+}
+
+/// Push `nil, <error object for e>` onto `l` and return 2 (the usual failure result). On a
+/// failure to build the object, pushes the message string instead.
+pub(crate) unsafe fn push_nil_err(l: *mut ffi::lua_State, e: Error) -> c_int {
+    // SAFETY: pushes exactly two values; never raises.
+    unsafe {
+        ffi::lua_checkstack(l, 3);
+        ffi::lua_pushnil(l);
+        let fallback: Option<String> = {
+            let lua = with_core(|c| c.lua.clone()).ok();
+            let pushed = match &lua {
+                Some(lua) => match errors::error_value(lua, e.clone()) {
+                    Ok(v) => push_lua_value(lua, l, &v).is_ok(),
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            (!pushed).then(|| e.message().to_string())
+        };
+        drop(e);
+        if let Some(msg) = fallback {
+            ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        }
+        2
+    }
+}

@@ -1,0 +1,1 @@
+error("init failed on purpose")
