@@ -7,6 +7,7 @@
 
 pub use wippy_rt as rt;
 
+pub mod bench;
 pub mod boot;
 pub mod cli;
 pub mod config;

@@ -3,6 +3,7 @@
 //! * [`run`] — `wippy run [command] [args…]`, `wippy run -x <entry>`, `wippy run list`;
 //! * [`init`] — `wippy init`;
 //! * [`registry`] — `wippy registry list|show|versions|rollback`;
+//! * [`bench`] — `wippy bench <pattern>` (end-to-end benchmarks);
 //! * `wippy version`.
 //!
 //! # Exit codes (§5.4)
@@ -11,6 +12,7 @@
 //! (printed as `Error: <msg>` on stderr — with `-c`, the bare message in red), for an
 //! unknown command or flag, and for a second interrupt during shutdown. `--help` exits 0.
 
+pub mod bench;
 pub mod init;
 pub mod registry;
 pub mod run;
@@ -92,6 +94,8 @@ pub enum Command {
         #[command(subcommand)]
         command: registry::RegistryCommand,
     },
+    /// Benchmark one pattern end to end on real Lua processes.
+    Bench(bench::BenchArgs),
     /// Print the version.
     Version,
 }
@@ -147,6 +151,7 @@ pub fn main() -> i32 {
         }
         Command::Registry { command } => registry::run(&g, command),
         Command::Run(a) => run::run(&g, a),
+        Command::Bench(a) => bench::run(&g, a),
     }
 }
 
