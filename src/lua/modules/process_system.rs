@@ -62,6 +62,7 @@ use crate::config::duration::parse_duration;
 use crate::lua::convert;
 use crate::lua::engine::core::with_core;
 use crate::lua::engine::modules::process::payloads;
+use crate::lua::engine::rawfn;
 use crate::lua::engine::yields::{self, ret1};
 use crate::lua::modules::errors::{nil_err, nil_error};
 use crate::lua::modules::extend_module;
@@ -184,7 +185,7 @@ fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
         })?,
     )?;
     t.raw_set("registry", registry_table(lua)?)?;
-    yields::set_blocking(lua, t, "upgrade", upgrade)?;
+    rawfn::set(lua, t, "upgrade", crate::lua_fn!(upgrade))?;
     t.raw_set(
         "with_context",
         raise::function(lua, |lua, args| {

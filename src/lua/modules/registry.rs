@@ -37,6 +37,7 @@ use wippy_rt::{Error, Kind, Value};
 
 use crate::lua::convert;
 use crate::lua::engine::core::{Conv, Op, with_core};
+use crate::lua::engine::rawfn;
 use crate::lua::engine::yields::{self, ret1, ret2};
 use crate::lua::modules::errors::{error_value, nil_err, nil_error};
 use crate::lua::modules::register_module;
@@ -306,34 +307,7 @@ impl UserData for LuaChanges {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
         f.add_meta_field_with("__index", |lua| {
             let t = lua.create_table_with_capacity(0, 1)?;
-            yields::set_blocking(lua, &t, "apply", |lua, args: MultiValue| {
-                let (reg, ops) = match args.front() {
-                    Some(LuaValue::UserData(ud)) => {
-                        let c = ud.borrow::<LuaChanges>()?;
-                        (c.reg.clone(), c.ops.clone())
-                    }
-                    _ => {
-                        return Err(mlua::Error::runtime(
-                            "Changes expected (use ':' to call apply)",
-                        ));
-                    }
-                };
-                if ops.is_empty() {
-                    return nil_err(lua, Kind::INVALID, "no changes to apply");
-                }
-                let r2 = reg.clone();
-                let job = move || -> Result<Value, Error> {
-                    r2.apply(ChangeSet::from(ops))
-                        .map(|v| Value::Int(v.id as i64))
-                };
-                yields::suspend(
-                    lua,
-                    Op::Job(
-                        Box::new(job),
-                        Conv::Custom(Box::new(move |lua, r| version_result(lua, &reg, r))),
-                    ),
-                )
-            })?;
+            rawfn::set(lua, &t, "apply", crate::lua_fn!(changes_apply))?;
             Ok(t)
         });
     }
@@ -523,27 +497,12 @@ fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             })
         })?,
     )?;
-    yields::set_blocking(lua, &t, "apply_version", |lua, args: MultiValue| {
-        let id = match version_arg(args.front()) {
-            Ok(i) => i,
-            Err(e) => return Ok(ret2(LuaValue::Boolean(false), error_value(lua, e)?)),
-        };
-        let reg = match current_registry() {
-            Ok(r) => r,
-            Err(e) => return raise::raise_msg(lua, e.message()),
-        };
-        let job = move || -> Result<Value, Error> { reg.apply_version(id).map(|_| Value::Nil) };
-        yields::suspend(
-            lua,
-            Op::Job(
-                Box::new(job),
-                Conv::Custom(Box::new(|lua, r| match r {
-                    Ok(_) => Ok(vec![LuaValue::Boolean(true), LuaValue::Nil]),
-                    Err(e) => Ok(vec![LuaValue::Boolean(false), error_value(lua, e)?]),
-                })),
-            ),
-        )
-    })?;
+    rawfn::set(
+        lua,
+        &t,
+        "apply_version",
+        crate::lua_fn!(registry_apply_version),
+    )?;
     t.raw_set(
         "build_delta",
         raise::function(lua, |lua, args| {
@@ -573,4 +532,55 @@ fn build(lua: &Lua) -> mlua::Result<LuaValue> {
         })?,
     )?;
     Ok(LuaValue::Table(t))
+}
+
+fn changes_apply(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (reg, ops) = match args.front() {
+        Some(LuaValue::UserData(ud)) => {
+            let c = ud.borrow::<LuaChanges>()?;
+            (c.reg.clone(), c.ops.clone())
+        }
+        _ => {
+            return Err(mlua::Error::runtime(
+                "Changes expected (use ':' to call apply)",
+            ));
+        }
+    };
+    if ops.is_empty() {
+        return nil_err(lua, Kind::INVALID, "no changes to apply");
+    }
+    let r2 = reg.clone();
+    let job = move || -> Result<Value, Error> {
+        r2.apply(ChangeSet::from(ops))
+            .map(|v| Value::Int(v.id as i64))
+    };
+    yields::suspend(
+        lua,
+        Op::Job(
+            Box::new(job),
+            Conv::Custom(Box::new(move |lua, r| version_result(lua, &reg, r))),
+        ),
+    )
+}
+
+fn registry_apply_version(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let id = match version_arg(args.front()) {
+        Ok(i) => i,
+        Err(e) => return Ok(ret2(LuaValue::Boolean(false), error_value(lua, e)?)),
+    };
+    let reg = match current_registry() {
+        Ok(r) => r,
+        Err(e) => return raise::raise_msg(lua, e.message()),
+    };
+    let job = move || -> Result<Value, Error> { reg.apply_version(id).map(|_| Value::Nil) };
+    yields::suspend(
+        lua,
+        Op::Job(
+            Box::new(job),
+            Conv::Custom(Box::new(|lua, r| match r {
+                Ok(_) => Ok(vec![LuaValue::Boolean(true), LuaValue::Nil]),
+                Err(e) => Ok(vec![LuaValue::Boolean(false), error_value(lua, e)?]),
+            })),
+        ),
+    )
 }
