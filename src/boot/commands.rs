@@ -45,16 +45,10 @@ fn command_of(e: &Entry) -> Option<CommandInfo> {
     })
 }
 
-/// Every command, sorted by name (the first entry of a duplicated name only).
+/// Every command in entry order (as the original lists them: duplicates included, the first
+/// of a duplicated name being the one that runs).
 pub fn list(entries: &[Arc<Entry>]) -> Vec<CommandInfo> {
-    let mut out: Vec<CommandInfo> = Vec::new();
-    for c in entries.iter().filter_map(|e| command_of(e)) {
-        if !out.iter().any(|o| o.name == c.name) {
-            out.push(c);
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    entries.iter().filter_map(|e| command_of(e)).collect()
 }
 
 /// Names claimed by more than one entry, with the ids.
@@ -75,15 +69,21 @@ pub fn duplicates(entries: &[Arc<Entry>]) -> Vec<(String, Vec<Id>)> {
 /// The command named `name`.
 ///
 /// # Errors
-/// `NotFound` `command "<name>" not found` (the original's text).
+/// `NotFound` `command "<name>" not found. Use 'wippy run list' to see available commands`
+/// (the original's text).
 pub fn find(entries: &[Arc<Entry>], name: &str) -> Result<CommandInfo, Error> {
     entries
         .iter()
         .filter_map(|e| command_of(e))
         .find(|c| c.name == name)
         .ok_or_else(|| {
-            Error::new(Kind::NOT_FOUND, format!("command \"{name}\" not found"))
-                .with_retryable(Some(false))
+            Error::new(
+                Kind::NOT_FOUND,
+                format!(
+                    "command \"{name}\" not found. Use 'wippy run list' to see available commands"
+                ),
+            )
+            .with_retryable(Some(false))
         })
 }
 
@@ -112,12 +112,12 @@ mod tests {
         let l = list(&es);
         assert_eq!(
             l.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            ["alpha", "hello"]
+            ["hello", "hello", "alpha"]
         );
         assert_eq!(find(&es, "hello").unwrap().entry.to_string(), "a:cli");
         assert_eq!(
             find(&es, "nope").unwrap_err().to_string(),
-            "command \"nope\" not found"
+            "command \"nope\" not found. Use 'wippy run list' to see available commands"
         );
         assert_eq!(duplicates(&es).len(), 1);
     }

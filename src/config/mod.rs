@@ -334,7 +334,7 @@ impl Config {
                 }
             }
         }
-        for name in ["profiles", "workspace"] {
+        for name in ["workspace"] {
             if layered.raw.contains_key(name) {
                 warnings.push(format!(
                     "config: section {name:?} is not supported yet and is ignored"
