@@ -551,3 +551,45 @@ fn packs_and_hub_modules_are_refused_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn workspace_replacements_load_a_local_module() {
+    let dir = manifest("tests/apps/compat/workspace");
+    let (code, out, err) = run_to_end(wippy().current_dir(&dir).args(["run", "show"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from-local\tacme/tools\t1.2.0\n");
+    // Without the replacement the locked module must be vendored.
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.yaml");
+    std::fs::write(&plain, "version: \"1.0\"\n").unwrap();
+    let (code, _, err) = run_to_end(
+        wippy()
+            .current_dir(&dir)
+            .arg("--config")
+            .arg(&plain)
+            .args(["run", "show"]),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("module acme/tools@1.2.0 is not installed"),
+        "{err}"
+    );
+    let cfg = tmp.path().join("ws.yaml");
+    std::fs::write(
+        &cfg,
+        "version: \"1.0\"\nworkspace:\n  replacements:\n    acme/tools: ./nope\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_to_end(
+        wippy()
+            .current_dir(&dir)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["run", "show"]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: load entries: workspace.replacements: \"acme/tools\" → \"./nope\": target directory does not exist\n"
+    );
+}
