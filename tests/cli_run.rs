@@ -593,3 +593,34 @@ fn workspace_replacements_load_a_local_module() {
         "Error: load entries: workspace.replacements: \"acme/tools\" → \"./nope\": target directory does not exist\n"
     );
 }
+
+#[test]
+fn exec_spec_and_terminal_host_errors() {
+    let dir = manifest("tests/apps/compat/hosts");
+    let run = |args: &[&str]| run_to_end(wippy().current_dir(&dir).args(args));
+    let (code, _, err) = run(&["run", "hi"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: multiple terminal hosts found (app:term_a, app:term_b), use --host to specify\n"
+    );
+    let (code, out, err) = run(&["run", "--host", "app:term_b", "hi", "x"]);
+    assert_eq!((code, out.as_str()), (0, "hi\tx\n"), "{err}");
+    let (code, _, err) = run(&["run", "-x", "cli"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: invalid exec spec: missing separator ':', expected format: namespace:entry\n"
+    );
+    let (code, _, err) = run(&["run", "-x", "app:"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: invalid exec spec: entry name cannot be empty\n"
+    );
+    // Without any terminal host.
+    let (code, _, err) =
+        run_to_end(compat_cli().args(["run", "-o", "app:term:kind=process.host", "code", "1"]));
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: no terminal.host found in registry\n");
+}
