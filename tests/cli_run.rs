@@ -494,7 +494,7 @@ fn profiles_and_composed_config_files() {
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "Available commands:\n\n  code  (app:code_cli)\n\nRun with: wippy run <command>\n"
+        "Available commands:\n\n  code  (app:code_cli)\n  run-tests  Run the test suite  (app:tests)\n\nRun with: wippy run <command>\n"
     );
     let (code, _, err) = run_to_end(compat_cli().args(["run", "--profile", "nope", "echo"]));
     assert_eq!(code, 1);
@@ -623,4 +623,19 @@ fn exec_spec_and_terminal_host_errors() {
         run_to_end(compat_cli().args(["run", "-o", "app:term:kind=process.host", "code", "1"]));
     assert_eq!(code, 1);
     assert_eq!(err, "Error: no terminal.host found in registry\n");
+}
+
+#[test]
+fn wippy_test_runs_the_test_entrypoint() {
+    let (code, out, err) = run_to_end(compat_cli().args(["test"]));
+    assert_eq!((code, out.as_str()), (0, "testing with 0 args\n"), "{err}");
+    let (code, out, _) = run_to_end(compat_cli().args(["test", "fail"]));
+    assert_eq!((code, out.as_str()), (1, "testing with 1 args\n"));
+    let (code, _, err) =
+        run_to_end(compat_cli().args(["test", "-o", "app:tests:meta.command.use_case=run"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: no test entrypoint found (declare meta.command.use_case: test on a process entry)\n"
+    );
 }

@@ -95,6 +95,8 @@ impl GlobalArgs {
 pub enum Command {
     /// Boot the project and run until SIGINT/SIGTERM, or run one command.
     Run(run::RunArgs),
+    /// Boot the project and run its test entrypoint (`meta.command.use_case: test`).
+    Test(run::RunArgs),
     /// Write a wippy.lock with the project directories.
     Init(init::InitArgs),
     /// Query the registry entries and its history.
@@ -210,6 +212,7 @@ pub fn main() -> i32 {
         }
         Command::Registry { command } => registry::run(&g, command),
         Command::Run(a) => run::run(&g, a),
+        Command::Test(a) => run::test(&g, a),
         Command::Bench(a) => bench::run(&g, a),
     }
 }

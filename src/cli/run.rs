@@ -233,13 +233,28 @@ fn is_hub_ref(s: &str) -> bool {
 }
 
 /// Run `wippy run`; returns the exit code.
-pub fn run(g: &GlobalArgs, mut a: RunArgs) -> i32 {
+pub fn run(g: &GlobalArgs, a: RunArgs) -> i32 {
+    run_mode(g, a, false)
+}
+
+/// Run `wippy test`: boot, run the test entrypoint (the process entry whose
+/// `meta.command.use_case` is `test`; of several, the one marked `main`) with the positional
+/// arguments, exit with its exit code.
+pub fn test(g: &GlobalArgs, a: RunArgs) -> i32 {
+    run_mode(g, a, true)
+}
+
+fn run_mode(g: &GlobalArgs, mut a: RunArgs, test_mode: bool) -> i32 {
     let mut g = g.clone();
     if let Err(e) = take_late_flags(&mut g, &mut a) {
         return fail(&g, e);
     }
     let g = g;
-    if a.exec.is_none() && a.args.first().map(String::as_str) == Some("list") && a.args.len() > 1 {
+    if !test_mode
+        && a.exec.is_none()
+        && a.args.first().map(String::as_str) == Some("list")
+        && a.args.len() > 1
+    {
         match <ListFlags as clap::Parser>::try_parse_from(&a.args[1..]) {
             Ok(f) => {
                 if f.project.dir != Path::new(".") {
@@ -280,7 +295,7 @@ pub fn run(g: &GlobalArgs, mut a: RunArgs) -> i32 {
     let dir = PathBuf::from(".");
     let sources = a.project.sources(&g, &dir);
     let mut positional = a.args.into_iter();
-    let command = if a.exec.is_none() {
+    let command = if a.exec.is_none() && !test_mode {
         positional.next()
     } else {
         None
@@ -320,7 +335,7 @@ pub fn run(g: &GlobalArgs, mut a: RunArgs) -> i32 {
         init_logging(&g, Some(&cfg), log::LevelFilter::Warn);
         return list(&g, &dir, &cfg);
     }
-    let exec_run = command.is_some() || a.exec.is_some();
+    let exec_run = command.is_some() || a.exec.is_some() || test_mode;
     let mut flags_g = g.clone();
     if exec_run && !g.any_log_flag() {
         flags_g.silent = true;
@@ -350,7 +365,20 @@ pub fn run(g: &GlobalArgs, mut a: RunArgs) -> i32 {
         Err(e) => return fail(&g, e),
     };
 
-    let launched = match (&a.exec, &command) {
+    let test_entry = if test_mode && a.exec.is_none() {
+        match commands::entrypoint(&app.system().registry.snapshot().entries(), "test") {
+            Ok(c) => Some(c.entry.to_string()),
+            Err(e) => {
+                app.request_shutdown(1);
+                app.wait();
+                let _ = app.shutdown();
+                return fail(&g, e);
+            }
+        }
+    } else {
+        a.exec.clone()
+    };
+    let launched = match (&test_entry, &command) {
         (Some(entry), _) => Some(app.exec(a.host.as_deref(), entry, args)),
         (None, Some(cmd)) => Some(app.run_command_on(a.host.as_deref(), cmd, args)),
         (None, None) => None,
