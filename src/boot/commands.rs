@@ -196,7 +196,7 @@ mod tests {
     fn test_entrypoint_selection() {
         let plain = cmd("a:cli", "process.lua", "hello");
         assert_eq!(
-            entrypoint(&[plain.clone()], "test")
+            entrypoint(std::slice::from_ref(&plain), "test")
                 .unwrap_err()
                 .to_string(),
             "no test entrypoint found (declare meta.command.use_case: test on a process entry)"
