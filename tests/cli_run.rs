@@ -639,3 +639,59 @@ fn wippy_test_runs_the_test_entrypoint() {
         "Error: no test entrypoint found (declare meta.command.use_case: test on a process entry)\n"
     );
 }
+
+/// Copy a fixture project into a fresh temporary directory (for apps that write files).
+fn copy_fixture(rel: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dst = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dst);
+            } else {
+                std::fs::copy(e.path(), dst).unwrap();
+            }
+        }
+    }
+    let t = tempfile::tempdir().unwrap();
+    copy(&manifest(rel), t.path());
+    t
+}
+
+#[test]
+fn env_storages_and_variables_back_the_env_module() {
+    let t = copy_fixture("tests/apps/compat/env");
+    let (code, out, err) = run_to_end(
+        wippy()
+            .current_dir(t.path())
+            .env("COMPAT_HOME", "/home/x")
+            .env_remove("NOT_SET_ANYWHERE")
+            .args(["run", "env"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "COMPAT_HOME=/home/x\n\
+         APP_MODE=production\n\
+         app.env:port=8080\n\
+         secret=fallback\n\
+         NOT_SET_ANYWHERE=<NotFound: environment variable not found>\n\
+         HOME=<NotFound: environment variable not found>\n\
+         set PORT\tnil\tPermissionDenied\n\
+         set APP_MODE\ttrue\tnil\n\
+         APP_MODE=dev\n\
+         set secret\ttrue\tnil\n\
+         secret=s3\n"
+    );
+    // The file storage was created (auto_create) and written.
+    assert_eq!(
+        std::fs::read_to_string(t.path().join(".wippy/test.env")).unwrap(),
+        "secret=s3\n"
+    );
+    // A second run reads the stored value back.
+    let (code, out, _) = run_to_end(wippy().current_dir(t.path()).args(["run", "env"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("secret=s3\n"), "{out}");
+    assert!(out.contains("COMPAT_HOME=<NotFound"), "{out}");
+}
