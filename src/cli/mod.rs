@@ -1,6 +1,7 @@
 //! The `wippy` command line (spec `lua-api.md` §5).
 //!
-//! * [`run`] — `wippy run [command] [args…]`, `wippy run -x <entry>`, `wippy run list`;
+//! * [`run`] — `wippy run [command] [args…]`, `wippy run -x <entry>`, `wippy run list`,
+//!   `wippy test [args…]` (the `use_case: test` entrypoint);
 //! * [`init`] — `wippy init`;
 //! * [`registry`] — `wippy registry list|show|versions|rollback`;
 //! * [`bench`] — `wippy bench <pattern>` (end-to-end benchmarks);
@@ -43,7 +44,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags accepted by every command.
+/// Flags accepted by every command (global flags: `--config` repeatable and composed left to
+/// right, `-v`, `--very-verbose`, `-c`, `-s`, `-e`, `-p`, `-m`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
     /// Configuration file, repeatable: later files override matching values (default:

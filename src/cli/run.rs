@@ -7,6 +7,11 @@
 //! | `wippy run <cmd> [args…]` | boot, run the process entry whose `meta.command.name` is `<cmd>` on the terminal host with each argument as one string; exit with its exit code |
 //! | `wippy run -x ns:entry [args…]` | boot, run that process entry the same way (unlike the original, positional arguments are passed to it) |
 //!
+//! Known flags are recognised anywhere on the line, also after the command name (as the
+//! original's cobra parser does: `wippy run test -v`); `--` ends them. `wippy test` runs the
+//! `meta.command.use_case: test` entrypoint the same way. `.wapp` packs and `org/module` hub
+//! references are refused with a message (not supported). `-m` is validated and logged only.
+//!
 //! `-d DIR` makes `DIR` the working directory first (as if `wippy` were started there), so
 //! relative paths in the configuration and entries resolve against the project. A command or
 //! `-x` run is silent unless a log flag is given. `--workers N` and `--pin auto|none` size and
