@@ -274,11 +274,11 @@ fn config_errors_print_error_and_exit_1() {
     let cases = [
         (
             "version: \"2.0\"\n",
-            "Error: invalid configuration: .wippy.yaml:1: version: unsupported config version \"2.0\" (expected \"1.0\")\n",
+            "Error: invalid configuration: .wippy.yaml:1: version: unsupported version: 2.0 (expected \"1.0\")\n",
         ),
         (
             "logger: {level: info}\n",
-            "Error: invalid configuration: .wippy.yaml: version: version is required and must be \"1.0\"\n",
+            "Error: invalid configuration: .wippy.yaml: version: missing version field (must be \"1.0\")\n",
         ),
         (
             "version: \"1.0\"\nshutdown: {timeout: soon}\n",
@@ -367,7 +367,7 @@ fn commands_list_and_missing_command() {
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "COMMAND  DESCRIPTION    ENTRY\n-------  -------------  -----\nhello    Greet someone  demo:cli\n"
+        "Available commands:\n\n  hello  Greet someone  (demo:cli)\n\nRun with: wippy run <command>\n"
     );
     let (code, _, err) = run_to_end(
         wippy()
@@ -376,7 +376,10 @@ fn commands_list_and_missing_command() {
             .arg("nosuch"),
     );
     assert_eq!(code, 1);
-    assert_eq!(err, "Error: command \"nosuch\" not found\n");
+    assert_eq!(
+        err,
+        "Error: command \"nosuch\" not found. Use 'wippy run list' to see available commands\n"
+    );
 }
 
 /// Until the Lua engine is merged the terminal host does not exist; after the merge this
@@ -416,4 +419,279 @@ fn version_and_usage_errors() {
     let (code, out, _) = run_to_end(wippy().arg("--help"));
     assert_eq!(code, 0);
     assert!(out.contains("registry"));
+}
+
+/// `wippy` started in the `tests/apps/compat/cli` project (as a real app would be).
+fn compat_cli() -> Command {
+    let mut c = wippy();
+    c.current_dir(manifest("tests/apps/compat/cli"))
+        .env_remove("COMPAT_WHO")
+        .env_remove("GOMEMLIMIT");
+    c
+}
+
+#[test]
+fn run_flags_are_parsed_anywhere_on_the_line() {
+    // Known flags after the command name are runtime flags (as cobra parses them); `--` ends
+    // them; unknown words stay arguments.
+    let (code, out, err) =
+        run_to_end(compat_cli().args(["run", "echo", "a", "-s", "b", "--", "-v"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "args=a,b,-v\ngreeting=hello answer=3(integer) who=nobody\n"
+    );
+    assert_eq!(err, "", "-s is silent");
+    let (code, out, _) =
+        run_to_end(compat_cli().args(["run", "code", "7", "--set", "shutdown.timeout=5s"]));
+    assert_eq!((code, out.as_str()), (7, ""));
+}
+
+#[test]
+fn global_flags_event_streams_profiler_memory_limit() {
+    let (code, out, err) =
+        run_to_end(compat_cli().args(["run", "-e", "-p", "-m", "512M", "code", "3"]));
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "", ""));
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "--memory-limit=2GB", "code", "0"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "-m", "lots", "code", "0"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: --memory-limit: invalid memory limit \"lots\" (expected e.g. 512M, 2G)\n"
+    );
+    let (code, _, err) = run_to_end(
+        compat_cli()
+            .env("GOMEMLIMIT", "1GiB")
+            .args(["run", "code", "0"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_to_end(
+        compat_cli()
+            .env("GOMEMLIMIT", "x")
+            .args(["run", "code", "0"]),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: GOMEMLIMIT: invalid memory limit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn profiles_and_composed_config_files() {
+    let (code, out, err) = run_to_end(compat_cli().args(["run", "--profile", "loud", "echo"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "args=\ngreeting=HELLO answer=3(integer) who=nobody\n");
+    // A profile's disable list ops remove the command.
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "echo", "--profile", "strict"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: command \"echo\" not found. Use 'wippy run list' to see available commands\n"
+    );
+    let (code, out, _) = run_to_end(compat_cli().args(["run", "list", "--profile", "strict"]));
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "Available commands:\n\n  code  (app:code_cli)\n  run-tests  Run the test suite  (app:tests)\n\nRun with: wippy run <command>\n"
+    );
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "--profile", "nope", "echo"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: invalid configuration: --profile nope: profile \"nope\" not found\n"
+    );
+    // Repeatable --config: later files override; ${env:NAME} reads the OS environment.
+    let (code, out, err) = run_to_end(compat_cli().env("COMPAT_WHO", "me").args([
+        "--config",
+        ".wippy.yaml",
+        "--config",
+        "extra.yaml",
+        "run",
+        "echo",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "args=\ngreeting=hello answer=3(integer) who=me\n");
+    let (code, _, err) = run_to_end(compat_cli().args([
+        "--config",
+        ".wippy.yaml",
+        "--config",
+        "extra.yaml",
+        "run",
+        "echo",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: invalid configuration: ")
+            && err
+                .ends_with("extra.yaml:2: override: missing OS environment variable: COMPAT_WHO\n"),
+        "{err}"
+    );
+    let (code, _, err) = run_to_end(compat_cli().args(["--config", "missing.yaml", "run", "echo"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("missing.yaml: failed to read config file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn packs_and_hub_modules_are_refused_clearly() {
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "snapshot.wapp"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: running a pack (snapshot.wapp) is not supported"),
+        "{err}"
+    );
+    let (code, _, err) = run_to_end(compat_cli().args(["run", "acme/http@1.2.3"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: running hub module acme/http@1.2.3 is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn workspace_replacements_load_a_local_module() {
+    let dir = manifest("tests/apps/compat/workspace");
+    let (code, out, err) = run_to_end(wippy().current_dir(&dir).args(["run", "show"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from-local\tacme/tools\t1.2.0\n");
+    // Without the replacement the locked module must be vendored.
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.yaml");
+    std::fs::write(&plain, "version: \"1.0\"\n").unwrap();
+    let (code, _, err) = run_to_end(
+        wippy()
+            .current_dir(&dir)
+            .arg("--config")
+            .arg(&plain)
+            .args(["run", "show"]),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("module acme/tools@1.2.0 is not installed"),
+        "{err}"
+    );
+    let cfg = tmp.path().join("ws.yaml");
+    std::fs::write(
+        &cfg,
+        "version: \"1.0\"\nworkspace:\n  replacements:\n    acme/tools: ./nope\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_to_end(
+        wippy()
+            .current_dir(&dir)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["run", "show"]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: load entries: workspace.replacements: \"acme/tools\" → \"./nope\": target directory does not exist\n"
+    );
+}
+
+#[test]
+fn exec_spec_and_terminal_host_errors() {
+    let dir = manifest("tests/apps/compat/hosts");
+    let run = |args: &[&str]| run_to_end(wippy().current_dir(&dir).args(args));
+    let (code, _, err) = run(&["run", "hi"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: multiple terminal hosts found (app:term_a, app:term_b), use --host to specify\n"
+    );
+    let (code, out, err) = run(&["run", "--host", "app:term_b", "hi", "x"]);
+    assert_eq!((code, out.as_str()), (0, "hi\tx\n"), "{err}");
+    let (code, _, err) = run(&["run", "-x", "cli"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: invalid exec spec: missing separator ':', expected format: namespace:entry\n"
+    );
+    let (code, _, err) = run(&["run", "-x", "app:"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: invalid exec spec: entry name cannot be empty\n"
+    );
+    // Without any terminal host.
+    let (code, _, err) =
+        run_to_end(compat_cli().args(["run", "-o", "app:term:kind=process.host", "code", "1"]));
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: no terminal.host found in registry\n");
+}
+
+#[test]
+fn wippy_test_runs_the_test_entrypoint() {
+    let (code, out, err) = run_to_end(compat_cli().args(["test"]));
+    assert_eq!((code, out.as_str()), (0, "testing with 0 args\n"), "{err}");
+    let (code, out, _) = run_to_end(compat_cli().args(["test", "fail"]));
+    assert_eq!((code, out.as_str()), (1, "testing with 1 args\n"));
+    let (code, _, err) =
+        run_to_end(compat_cli().args(["test", "-o", "app:tests:meta.command.use_case=run"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error: no test entrypoint found (declare meta.command.use_case: test on a process entry)\n"
+    );
+}
+
+/// Copy a fixture project into a fresh temporary directory (for apps that write files).
+fn copy_fixture(rel: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dst = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dst);
+            } else {
+                std::fs::copy(e.path(), dst).unwrap();
+            }
+        }
+    }
+    let t = tempfile::tempdir().unwrap();
+    copy(&manifest(rel), t.path());
+    t
+}
+
+#[test]
+fn env_storages_and_variables_back_the_env_module() {
+    let t = copy_fixture("tests/apps/compat/env");
+    let (code, out, err) = run_to_end(
+        wippy()
+            .current_dir(t.path())
+            .env("COMPAT_HOME", "/home/x")
+            .env_remove("NOT_SET_ANYWHERE")
+            .args(["run", "env"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "COMPAT_HOME=/home/x\n\
+         APP_MODE=production\n\
+         app.env:port=8080\n\
+         secret=fallback\n\
+         NOT_SET_ANYWHERE=<NotFound: environment variable not found>\n\
+         HOME=<NotFound: environment variable not found>\n\
+         set PORT\tnil\tPermissionDenied\n\
+         set APP_MODE\ttrue\tnil\n\
+         APP_MODE=dev\n\
+         set secret\ttrue\tnil\n\
+         secret=s3\n"
+    );
+    // The file storage was created (auto_create) and written.
+    assert_eq!(
+        std::fs::read_to_string(t.path().join(".wippy/test.env")).unwrap(),
+        "secret=s3\n"
+    );
+    // A second run reads the stored value back.
+    let (code, out, _) = run_to_end(wippy().current_dir(t.path()).args(["run", "env"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("secret=s3\n"), "{out}");
+    assert!(out.contains("COMPAT_HOME=<NotFound"), "{out}");
 }

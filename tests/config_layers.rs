@@ -134,7 +134,7 @@ fn version_is_required() {
             ..Default::default()
         }),
         vec![format!(
-            "{}: version: version is required and must be \"1.0\"",
+            "{}: version: missing version field (must be \"1.0\")",
             f.display()
         )]
     );
@@ -145,7 +145,7 @@ fn version_is_required() {
             ..Default::default()
         }),
         vec![format!(
-            "{}:1: version: unsupported config version \"2.0\" (expected \"1.0\")",
+            "{}:1: version: unsupported version: 2.0 (expected \"1.0\")",
             f.display()
         )]
     );
@@ -155,7 +155,7 @@ fn version_is_required() {
         ..Default::default()
     });
     assert!(
-        e[0].starts_with(&format!("{}:3: invalid YAML:", f.display())),
+        e[0].starts_with(&format!("{}:3: failed to parse YAML:", f.display())),
         "{e:?}"
     );
     // A missing file is no config at all.
@@ -250,7 +250,7 @@ fn overrides_placeholders_and_disable() {
         ..Default::default()
     });
     assert!(
-        e[0].ends_with("override: environment variable TOKEN is not set"),
+        e[0].ends_with("override: missing OS environment variable: TOKEN"),
         "{e:?}"
     );
 }
@@ -262,4 +262,170 @@ fn go_durations() {
         Duration::from_millis(3_723_500)
     );
     assert!(parse_duration("-5s").is_err());
+}
+
+#[test]
+fn config_files_compose_left_to_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    std::fs::write(
+        &a,
+        "version: \"1.0\"\nvars: {port: 8080}\nshutdown: {timeout: 5s}\nfinder: {query_cache_size: 10, regex_cache_size: 20}\noverride:\n  \"app:x:port\": ${port}\n  \"app:x:host\": a\n",
+    )
+    .unwrap();
+    let b = dir.path().join("b.yaml");
+    std::fs::write(
+        &b,
+        "version: \"1.0\"\nvars: {port: 9090}\nfinder: {query_cache_size: 11}\noverride:\n  \"app:x:host\": b-${env:WHO}\n",
+    )
+    .unwrap();
+    let c = Config::load(&ConfigSources {
+        files: vec![a.clone(), b.clone()],
+        env: vec![("WHO".into(), "me".into())],
+        ..Default::default()
+    })
+    .unwrap();
+    // Later files override matching leaves and keep the rest.
+    assert_eq!(c.finder.query_cache_size, 11);
+    assert_eq!(c.finder.regex_cache_size, 20);
+    assert_eq!(c.shutdown.timeout, std::time::Duration::from_secs(5));
+    let ov: Vec<(String, Value)> = c
+        .overrides
+        .iter()
+        .map(|o| (o.key.clone(), o.value.clone()))
+        .collect();
+    // `vars` merge too, and a whole-value `${port}` keeps the integer type.
+    assert!(
+        ov.contains(&("app:x:port".into(), Value::Int(9090))),
+        "{ov:?}"
+    );
+    assert!(
+        ov.contains(&("app:x:host".into(), Value::str("b-me"))),
+        "{ov:?}"
+    );
+
+    // Every named file must exist (the default .wippy.yaml stays optional).
+    let missing = dir.path().join("nope.yaml");
+    let e = errors(&ConfigSources {
+        files: vec![a.clone(), missing.clone()],
+        ..Default::default()
+    });
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{}: failed to read config file:",
+            missing.display()
+        )),
+        "{e:?}"
+    );
+    assert!(
+        Config::load(&ConfigSources {
+            file: Some(missing),
+            ..Default::default()
+        })
+        .is_ok()
+    );
+    // A missing OS variable in any file fails the load, naming the file and line.
+    let e = errors(&ConfigSources {
+        files: vec![a, b.clone()],
+        ..Default::default()
+    });
+    assert_eq!(
+        e,
+        vec![format!(
+            "{}:4: override: missing OS environment variable: WHO",
+            b.display()
+        )]
+    );
+}
+
+#[test]
+fn profiles_overlay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = file(
+        dir.path(),
+        "version: \"1.0\"\nvars: {level: info}\nshutdown: {timeout: 30s}\nfinder: {query_cache_size: 1}\ndisable:\n  namespaces: [\"tests.**\", \"bench\"]\n  entries: [\"app:legacy\"]\noverride:\n  \"app:x:level\": ${level}\nprofiles:\n  dev:\n    vars: {level: debug}\n    shutdown: {timeout: 1s}\n    disable:\n      namespaces: {remove: [\"tests.**\"], add: [\"prod.**\"]}\n    override: {\"app:x:extra\": 1}\n  fast:\n    shutdown: {timeout: 2s}\n    finder: {query_cache_size: 7}\n    disable:\n      entries: [\"app:other\"]\n",
+    );
+    let load = |profiles: &[&str]| {
+        Config::load(&ConfigSources {
+            file: Some(f.clone()),
+            profiles: profiles.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    };
+    let base = load(&[]).unwrap();
+    assert_eq!(base.shutdown.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(base.disable.namespaces, vec!["tests.**", "bench"]);
+
+    let dev = load(&["dev"]).unwrap();
+    assert_eq!(dev.shutdown.timeout, std::time::Duration::from_secs(1));
+    assert_eq!(dev.finder.query_cache_size, 1);
+    assert_eq!(dev.disable.namespaces, vec!["bench", "prod.**"]);
+    assert_eq!(dev.disable.entries, vec!["app:legacy"]);
+    let ov: Vec<(String, Value)> = dev
+        .overrides
+        .iter()
+        .map(|o| (o.key.clone(), o.value.clone()))
+        .collect();
+    assert!(
+        ov.contains(&("app:x:level".into(), Value::str("debug"))),
+        "{ov:?}"
+    );
+    assert!(
+        ov.contains(&("app:x:extra".into(), Value::Int(1))),
+        "{ov:?}"
+    );
+
+    // Applied in order: the later profile wins; a plain list replaces.
+    let both = load(&["dev", "fast"]).unwrap();
+    assert_eq!(both.shutdown.timeout, std::time::Duration::from_secs(2));
+    assert_eq!(both.finder.query_cache_size, 7);
+    assert_eq!(both.disable.entries, vec!["app:other"]);
+    // `--set` stays above the profiles.
+    let set = Config::load(&ConfigSources {
+        file: Some(f.clone()),
+        profiles: vec!["fast".into()],
+        sets: vec!["shutdown.timeout=9s".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(set.shutdown.timeout, std::time::Duration::from_secs(9));
+
+    let e = load(&["prod"]).unwrap_err();
+    assert_eq!(
+        e.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["--profile prod: profile \"prod\" not found".to_string()]
+    );
+}
+
+#[test]
+fn variable_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = file(
+        dir.path(),
+        "version: \"1.0\"\noverride:\n  \"app:x:a\": \"${nope}\"\n",
+    );
+    let e = errors(&ConfigSources {
+        file: Some(f.clone()),
+        ..Default::default()
+    });
+    assert_eq!(
+        e,
+        vec![format!(
+            "{}:2: override: variable \"nope\" not found (define it under vars:)",
+            f.display()
+        )]
+    );
+    let f = file(
+        dir.path(),
+        "version: \"1.0\"\noverride:\n  \"app:x:a\": \"${env.HOME}\"\n  \"app:x:b\": \"$${literal}\"\n",
+    );
+    let e = errors(&ConfigSources {
+        file: Some(f.clone()),
+        ..Default::default()
+    });
+    assert!(
+        e[0].contains("OS environment interpolation \"env.HOME\" is not supported"),
+        "{e:?}"
+    );
 }

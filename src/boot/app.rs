@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use wippy_rt::{Builder, Error, Pid, Runtime};
+use wippy_rt::{Builder, Error, Kind, Pid, Runtime};
 
 use super::component::{BootCx, Component, ComponentError, Loader, run_until};
 use super::{commands, node, services};
@@ -356,7 +356,54 @@ impl App {
         entry_id: &str,
         args: Vec<String>,
     ) -> Result<Pid, Error> {
-        services::terminal_exec(&self.sys, host, entry_id, args)
+        check_exec_spec(entry_id)?;
+        let host = match host {
+            Some(h) => h.to_string(),
+            None => self.only_terminal_host()?,
+        };
+        services::terminal_exec(&self.sys, Some(&host), entry_id, args).map_err(|e| {
+            if *e.kind() == Kind::INVALID || *e.kind() == Kind::NOT_FOUND {
+                e
+            } else {
+                Error::new(
+                    e.kind().clone(),
+                    format!("failed to start process on host: {host}: {}", e.message()),
+                )
+                .with_retryable(Some(false))
+            }
+        })
+    }
+
+    /// The only `terminal.host` entry (the original's `findTerminalHost`).
+    ///
+    /// # Errors
+    /// `NotFound` "no terminal.host found in registry"; `Invalid` "multiple terminal hosts
+    /// found (a, b), use --host to specify".
+    fn only_terminal_host(&self) -> Result<String, Error> {
+        let hosts: Vec<String> = self
+            .sys
+            .registry
+            .snapshot()
+            .entries()
+            .iter()
+            .filter(|e| e.kind == "terminal.host")
+            .map(|e| e.id.to_string())
+            .collect();
+        match hosts.len() {
+            0 => Err(
+                Error::new(Kind::NOT_FOUND, "no terminal.host found in registry")
+                    .with_retryable(Some(false)),
+            ),
+            1 => Ok(hosts.into_iter().next().unwrap_or_default()),
+            _ => Err(Error::new(
+                Kind::INVALID,
+                format!(
+                    "multiple terminal hosts found ({}), use --host to specify",
+                    hosts.join(", ")
+                ),
+            )
+            .with_retryable(Some(false))),
+        }
     }
 
     /// Start the shutdown with exit `code` (as `system.exit` does).
@@ -498,5 +545,24 @@ fn log_entries(entries: &[Arc<crate::registry::Entry>], version: u64) {
         } else {
             log::debug!(target: "wippy::boot", "entry {} ({})", e.id, e.kind);
         }
+    }
+}
+
+/// Validate a `-x` argument as the original does (`namespace:entry`, both non-empty).
+///
+/// # Errors
+/// `Invalid` "invalid exec spec: missing separator ':', expected format: namespace:entry",
+/// "invalid exec spec: namespace cannot be empty", "invalid exec spec: entry name cannot be
+/// empty".
+pub fn check_exec_spec(spec: &str) -> Result<(), Error> {
+    let bad = |m: &str| {
+        Err(Error::new(Kind::INVALID, format!("invalid exec spec: {m}"))
+            .with_retryable(Some(false)))
+    };
+    match spec.split_once(':') {
+        None => bad("missing separator ':', expected format: namespace:entry"),
+        Some((ns, _)) if ns.trim().is_empty() => bad("namespace cannot be empty"),
+        Some((_, name)) if name.trim().is_empty() => bad("entry name cannot be empty"),
+        Some(_) => Ok(()),
     }
 }

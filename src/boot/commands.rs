@@ -22,6 +22,8 @@ pub struct CommandInfo {
     pub entry: Id,
     /// `meta.command.main`.
     pub main: bool,
+    /// `meta.command.use_case` (`run` when absent; `test` marks the `wippy test` entry).
+    pub use_case: String,
 }
 
 fn command_of(e: &Entry) -> Option<CommandInfo> {
@@ -42,19 +44,70 @@ fn command_of(e: &Entry) -> Option<CommandInfo> {
             .to_string(),
         entry: e.id.clone(),
         main: c.get("main").and_then(Value::as_bool).unwrap_or(false),
+        use_case: c
+            .get("use_case")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .unwrap_or("run")
+            .to_string(),
     })
 }
 
-/// Every command, sorted by name (the first entry of a duplicated name only).
-pub fn list(entries: &[Arc<Entry>]) -> Vec<CommandInfo> {
-    let mut out: Vec<CommandInfo> = Vec::new();
-    for c in entries.iter().filter_map(|e| command_of(e)) {
-        if !out.iter().any(|o| o.name == c.name) {
-            out.push(c);
+/// The entrypoint of a use case (`test` for `wippy test`): the only command declaring it, or
+/// the one of several marked `main: true`.
+///
+/// # Errors
+/// `NotFound` "no test entrypoint found (declare meta.command.use_case: test on a process
+/// entry)"; `Invalid` "several test entrypoints (a:x, a:y) and none is marked main" or
+/// "several test entrypoints are marked main (a:x, a:y)".
+pub fn entrypoint(entries: &[Arc<Entry>], use_case: &str) -> Result<CommandInfo, Error> {
+    let all: Vec<CommandInfo> = entries
+        .iter()
+        .filter_map(|e| command_of(e))
+        .filter(|c| c.use_case == use_case)
+        .collect();
+    let ids = |v: &[&CommandInfo]| {
+        v.iter()
+            .map(|c| c.entry.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match all.len() {
+        0 => Err(Error::new(
+            Kind::NOT_FOUND,
+            format!(
+                "no {use_case} entrypoint found (declare meta.command.use_case: {use_case} on a process entry)"
+            ),
+        )
+        .with_retryable(Some(false))),
+        1 => Ok(all.into_iter().next().expect("one")),
+        _ => {
+            let mains: Vec<&CommandInfo> = all.iter().filter(|c| c.main).collect();
+            match mains.len() {
+                1 => Ok(mains[0].clone()),
+                0 => Err(Error::new(
+                    Kind::INVALID,
+                    format!(
+                        "several {use_case} entrypoints ({}) and none is marked main",
+                        ids(&all.iter().collect::<Vec<_>>())
+                    ),
+                )
+                .with_retryable(Some(false))),
+                _ => Err(Error::new(
+                    Kind::INVALID,
+                    format!("several {use_case} entrypoints are marked main ({})", ids(&mains)),
+                )
+                .with_retryable(Some(false))),
+            }
         }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+}
+
+/// Every command in entry order (as the original lists them: duplicates included, the first
+/// of a duplicated name being the one that runs).
+pub fn list(entries: &[Arc<Entry>]) -> Vec<CommandInfo> {
+    entries.iter().filter_map(|e| command_of(e)).collect()
 }
 
 /// Names claimed by more than one entry, with the ids.
@@ -75,15 +128,21 @@ pub fn duplicates(entries: &[Arc<Entry>]) -> Vec<(String, Vec<Id>)> {
 /// The command named `name`.
 ///
 /// # Errors
-/// `NotFound` `command "<name>" not found` (the original's text).
+/// `NotFound` `command "<name>" not found. Use 'wippy run list' to see available commands`
+/// (the original's text).
 pub fn find(entries: &[Arc<Entry>], name: &str) -> Result<CommandInfo, Error> {
     entries
         .iter()
         .filter_map(|e| command_of(e))
         .find(|c| c.name == name)
         .ok_or_else(|| {
-            Error::new(Kind::NOT_FOUND, format!("command \"{name}\" not found"))
-                .with_retryable(Some(false))
+            Error::new(
+                Kind::NOT_FOUND,
+                format!(
+                    "command \"{name}\" not found. Use 'wippy run list' to see available commands"
+                ),
+            )
+            .with_retryable(Some(false))
         })
 }
 
@@ -112,13 +171,49 @@ mod tests {
         let l = list(&es);
         assert_eq!(
             l.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            ["alpha", "hello"]
+            ["hello", "hello", "alpha"]
         );
         assert_eq!(find(&es, "hello").unwrap().entry.to_string(), "a:cli");
         assert_eq!(
             find(&es, "nope").unwrap_err().to_string(),
-            "command \"nope\" not found"
+            "command \"nope\" not found. Use 'wippy run list' to see available commands"
         );
         assert_eq!(duplicates(&es).len(), 1);
+    }
+
+    fn test_cmd(id: &str, main: bool) -> Arc<Entry> {
+        Arc::new(Entry::new(id, "process.lua").with_meta(
+            "command",
+            Value::Map(vec![
+                (Value::str("name"), Value::str(id)),
+                (Value::str("use_case"), Value::str("test")),
+                (Value::str("main"), Value::Bool(main)),
+            ]),
+        ))
+    }
+
+    #[test]
+    fn test_entrypoint_selection() {
+        let plain = cmd("a:cli", "process.lua", "hello");
+        assert_eq!(
+            entrypoint(std::slice::from_ref(&plain), "test")
+                .unwrap_err()
+                .to_string(),
+            "no test entrypoint found (declare meta.command.use_case: test on a process entry)"
+        );
+        let one = vec![plain.clone(), test_cmd("a:t1", false)];
+        assert_eq!(entrypoint(&one, "test").unwrap().entry.to_string(), "a:t1");
+        let two = vec![test_cmd("a:t1", false), test_cmd("a:t2", false)];
+        assert_eq!(
+            entrypoint(&two, "test").unwrap_err().to_string(),
+            "several test entrypoints (a:t1, a:t2) and none is marked main"
+        );
+        let main = vec![test_cmd("a:t1", false), test_cmd("a:t2", true)];
+        assert_eq!(entrypoint(&main, "test").unwrap().entry.to_string(), "a:t2");
+        let mains = vec![test_cmd("a:t1", true), test_cmd("a:t2", true)];
+        assert_eq!(
+            entrypoint(&mains, "test").unwrap_err().to_string(),
+            "several test entrypoints are marked main (a:t1, a:t2)"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! * [`app`] — [`App`]: boot a project in-process, run commands, shut down;
 //! * [`services`] — the kind-manager components and the Lua-engine integration points;
 //! * [`commands`] — `meta.command` lookup (`wippy run <cmd>`, `wippy run list`);
+//! * [`env`] — the environment registry (`env.storage.*`, `env.variable`) behind `env`;
 //! * [`node`] — the relay node name;
 //! * [`logging`] — `log` + `env_logger`, console or JSON;
 //! * [`events`] — the registry's event sink on the bus.
@@ -39,6 +40,7 @@
 pub mod app;
 pub mod commands;
 pub mod component;
+pub mod env;
 pub mod events;
 pub mod logging;
 pub mod node;

@@ -63,6 +63,7 @@ pub fn terminal_exec(
 /// The kind-manager components.
 pub fn components() -> Vec<Arc<dyn Component>> {
     vec![
+        Arc::new(super::env::EnvComponent),
         Arc::new(HostComponent::default()),
         Arc::new(LuaEngineComponent),
         Arc::new(TerminalComponent),

@@ -1,6 +1,7 @@
 //! The `wippy` command line (spec `lua-api.md` §5).
 //!
-//! * [`run`] — `wippy run [command] [args…]`, `wippy run -x <entry>`, `wippy run list`;
+//! * [`run`] — `wippy run [command] [args…]`, `wippy run -x <entry>`, `wippy run list`,
+//!   `wippy test [args…]` (the `use_case: test` entrypoint);
 //! * [`init`] — `wippy init`;
 //! * [`registry`] — `wippy registry list|show|versions|rollback`;
 //! * [`bench`] — `wippy bench <pattern>` (end-to-end benchmarks);
@@ -43,13 +44,14 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags accepted by every command.
+/// Flags accepted by every command (global flags: `--config` repeatable and composed left to
+/// right, `-v`, `--very-verbose`, `-c`, `-s`, `-e`, `-p`, `-m`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: .wippy.yaml in the project directory); a missing file is
-    /// no configuration.
+    /// Configuration file, repeatable: later files override matching values (default:
+    /// .wippy.yaml in the project directory, optional; a named file must exist).
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// Debug logging.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
@@ -62,6 +64,15 @@ pub struct GlobalArgs {
     /// No logs.
     #[arg(short = 's', long, global = true)]
     pub silent: bool,
+    /// Stream logs to the event bus (`logmanager.stream_to_events`).
+    #[arg(short = 'e', long = "event-streams", global = true)]
+    pub event_streams: bool,
+    /// Enable the profiler (`profiler.enabled`; no pprof server in this runtime).
+    #[arg(short = 'p', long, global = true)]
+    pub profiler: bool,
+    /// Memory limit (e.g. 512M, 2G; K/M/G/T with an optional B). Fallback: GOMEMLIMIT, then 1G.
+    #[arg(short = 'm', long = "memory-limit", global = true, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 impl GlobalArgs {
@@ -86,6 +97,8 @@ impl GlobalArgs {
 pub enum Command {
     /// Boot the project and run until SIGINT/SIGTERM, or run one command.
     Run(run::RunArgs),
+    /// Boot the project and run its test entrypoint (`meta.command.use_case: test`).
+    Test(run::RunArgs),
     /// Write a wippy.lock with the project directories.
     Init(init::InitArgs),
     /// Query the registry entries and its history.
@@ -112,24 +125,74 @@ pub struct ProjectArgs {
     /// Override an entry field (repeatable).
     #[arg(short = 'o', long = "override", value_name = "NS:ENTRY:PATH=VALUE")]
     pub overrides: Vec<String>,
+    /// Apply a profile from the configuration's `profiles:` section (repeatable, in order).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
 }
 
 impl ProjectArgs {
-    /// Configuration sources: `--config` (resolved against the current directory) or
-    /// `<dir>/.wippy.yaml`, the environment, `--set`, `-o`.
+    /// Configuration sources: the `--config` files (resolved against the current directory)
+    /// or the optional `<dir>/.wippy.yaml`, the `--profile` overlays, the environment,
+    /// `--set` (after the settings implied by `-e`/`-p`), `-o`.
     pub fn sources(&self, g: &GlobalArgs, dir: &std::path::Path) -> ConfigSources {
+        let mut sets = Vec::new();
+        if g.event_streams {
+            sets.push("logmanager.stream_to_events=true".to_string());
+        }
+        if g.profiler {
+            sets.push("profiler.enabled=true".to_string());
+        }
+        sets.extend(self.sets.iter().cloned());
         ConfigSources {
-            file: Some(g.config.clone().unwrap_or_else(|| {
-                if dir == std::path::Path::new(".") {
-                    PathBuf::from(".wippy.yaml")
-                } else {
-                    dir.join(".wippy.yaml")
-                }
-            })),
+            file: Some(if dir == std::path::Path::new(".") {
+                PathBuf::from(".wippy.yaml")
+            } else {
+                dir.join(".wippy.yaml")
+            }),
+            files: g.config.clone(),
+            profiles: self.profiles.clone(),
             env: std::env::vars().collect(),
-            sets: self.sets.clone(),
+            sets,
             overrides: self.overrides.clone(),
         }
+    }
+}
+
+/// Default memory limit when neither `--memory-limit` nor `GOMEMLIMIT` is set.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
+
+/// Parse a memory size: digits with an optional `K`/`M`/`G`/`T` unit (powers of 1024) and an
+/// optional trailing `B`, case-insensitive (`512M`, `2G`, `1gb`, `1048576`).
+pub fn parse_memory_limit(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.strip_suffix("IB").map(|x| format!("{x}B")).unwrap_or(t);
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid memory limit {s:?} (expected e.g. 512M, 2G)"))?;
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("invalid memory limit {s:?} (expected e.g. 512M, 2G)"))
+}
+
+/// The effective memory limit: `--memory-limit`, then `GOMEMLIMIT`, then 1 GiB.
+pub fn memory_limit(g: &GlobalArgs) -> Result<u64, String> {
+    if let Some(m) = &g.memory_limit {
+        return parse_memory_limit(m).map_err(|e| format!("--memory-limit: {e}"));
+    }
+    match std::env::var("GOMEMLIMIT") {
+        Ok(v) if !v.trim().is_empty() => {
+            parse_memory_limit(&v).map_err(|e| format!("GOMEMLIMIT: {e}"))
+        }
+        _ => Ok(DEFAULT_MEMORY_LIMIT),
     }
 }
 
@@ -151,6 +214,7 @@ pub fn main() -> i32 {
         }
         Command::Registry { command } => registry::run(&g, command),
         Command::Run(a) => run::run(&g, a),
+        Command::Test(a) => run::test(&g, a),
         Command::Bench(a) => bench::run(&g, a),
     }
 }

@@ -1,11 +1,18 @@
-//! Building the configuration from its layers: defaults < `.wippy.yaml` (or `--config`) <
-//! environment < `--set`.
+//! Building the configuration from its layers: defaults < config files < `--profile` overlays
+//! < environment < `--set`.
 //!
-//! * **File.** YAML; if present it must hold `version: "1.0"`. Every other top-level key is a
-//!   section whose value must be a mapping; sections are flattened to dotted keys
-//!   (`cluster.raft.enabled`). `override`, `disable`, `vars`, `profiles` and `workspace` keep
-//!   their structure. Strings may use `${env:NAME}` (OS environment; missing → error) and
-//!   `${name}` (from `vars:`); `$${` escapes. A missing file is no config (as the original).
+//! * **Files.** `.wippy.yaml` (a missing file is no config, as the original) or the `--config`
+//!   files, merged left to right leaf by leaf (each named file must exist). YAML; each must hold
+//!   `version: "1.0"`. Every other top-level key is a section whose value must be a mapping;
+//!   sections are flattened to dotted keys (`cluster.raft.enabled`). `override`, `disable`,
+//!   `vars`, `profiles` and `workspace` keep their structure. Strings may use `${env:NAME}`
+//!   (OS environment, `NAME` = `[A-Za-z_][A-Za-z0-9_]*`; missing → "missing OS environment
+//!   variable") and `${name}` / `${vars.name}` (from the merged `vars:`; a value that is exactly
+//!   one such reference keeps the variable's type); `$${` escapes.
+//! * **Profiles.** `profiles: {<name>: {<section>: {…}}}`; each `--profile` (in order) overlays
+//!   its sections leaf by leaf. In `disable`, `namespaces`/`entries` may be given as
+//!   `{add: […], remove: […]}` to edit the list instead of replacing it. An unknown profile
+//!   is an error (`profile "x" not found`).
 //! * **Environment.** `WIPPY_<SECTION>__<KEY>[__<SUBKEY>…]` sets `section.key.subkey` (double
 //!   underscore = dot; lowercased), e.g. `WIPPY_REGISTRY__HISTORY_TYPE=sqlite`,
 //!   `WIPPY_SHUTDOWN__TIMEOUT=10s`. `WIPPY_NODE_ID` / `WIPPY_RELAY_NODE_NAME` set
@@ -50,8 +57,14 @@ impl std::error::Error for ConfigError {}
 /// Inputs of a configuration build.
 #[derive(Clone, Debug, Default)]
 pub struct ConfigSources {
-    /// The config file (`.wippy.yaml` or `--config`); a missing file is ignored.
+    /// The default config file (`.wippy.yaml`); a missing file is no configuration. Ignored
+    /// when [`files`](Self::files) is not empty.
     pub file: Option<PathBuf>,
+    /// Explicit `--config` files, merged left to right (later files override matching leaves
+    /// and keep everything else); every one of them must exist.
+    pub files: Vec<PathBuf>,
+    /// `--profile` names, applied in order after the files.
+    pub profiles: Vec<String>,
     /// Environment variables to consider (usually `std::env::vars()`).
     pub env: Vec<(String, String)>,
     /// `--set section.path=value` arguments.
@@ -101,13 +114,64 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     }
 }
 
+/// True for an OS environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), the only names a
+/// `${env:NAME}` placeholder reads; anything else is looked up in `vars:` (and fails there).
+fn is_env_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Resolve one `${…}` reference.
+fn lookup(name: &str, vars: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+    if let Some(var) = name.strip_prefix("env:").filter(|v| is_env_name(v)) {
+        return env(var)
+            .map(Value::from)
+            .ok_or_else(|| format!("missing OS environment variable: {var}"));
+    }
+    let name = name.trim();
+    if name.starts_with("env.") {
+        return Err(format!(
+            "OS environment interpolation {name:?} is not supported; use ${{env:NAME}}"
+        ));
+    }
+    let name = name.strip_prefix("vars.").unwrap_or(name);
+    if name.is_empty() {
+        return Err("empty variable reference".into());
+    }
+    vars.get(name)
+        .or_else(|| vars.get_path(name))
+        .cloned()
+        .ok_or_else(|| format!("variable {name:?} not found (define it under vars:)"))
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Str(b) => b.to_string_lossy().into_owned(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Nil => String::new(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Interpolate one string. A value that is exactly one `${name}` vars reference keeps the
+/// variable's type; `${env:NAME}` and mixed text always give a string; `$${` is a literal `${`.
 fn interpolate(
     s: &str,
     vars: &Value,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<Value, String> {
     if !s.contains("${") {
-        return Ok(s.to_string());
+        return Ok(Value::from(s));
+    }
+    if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+        && !name.contains('}')
+        && !name.contains("${")
+        && !name.starts_with("env:")
+    {
+        return lookup(name, vars, env);
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -123,27 +187,11 @@ fn interpolate(
             .find('}')
             .ok_or_else(|| format!("unterminated placeholder in {s:?}"))?
             + i;
-        let name = &rest[i + 2..end];
-        let value = if let Some(var) = name.strip_prefix("env:") {
-            env(var).ok_or_else(|| format!("environment variable {var} is not set"))?
-        } else {
-            match vars.get(name) {
-                Some(Value::Str(b)) => b.to_string_lossy().into_owned(),
-                Some(Value::Int(i)) => i.to_string(),
-                Some(Value::Float(f)) => f.to_string(),
-                Some(Value::Bool(b)) => b.to_string(),
-                _ => {
-                    return Err(format!(
-                        "unknown variable ${{{name}}} (define it under vars:)"
-                    ));
-                }
-            }
-        };
-        out.push_str(&value);
+        out.push_str(&scalar_text(&lookup(&rest[i + 2..end], vars, env)?));
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(Value::from(out))
 }
 
 fn interpolate_tree(
@@ -155,7 +203,7 @@ fn interpolate_tree(
         Value::Str(_) => {
             let s = v.as_str().unwrap_or("").to_string();
             if s.contains("${") {
-                *v = Value::from(interpolate(&s, vars, env)?);
+                *v = interpolate(&s, vars, env)?;
             }
         }
         Value::Array(a) => a
@@ -165,6 +213,93 @@ fn interpolate_tree(
             .iter_mut()
             .try_for_each(|(_, x)| interpolate_tree(x, vars, env))?,
         _ => {}
+    }
+    Ok(())
+}
+
+/// Merge `over` into `base` leaf by leaf: mappings merge by key, anything else replaces.
+fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Map(b), Value::Map(o)) => {
+            for (k, v) in o {
+                match b.iter_mut().find(|(bk, _)| bk == k) {
+                    Some((_, bv)) => deep_merge(bv, v),
+                    None => b.push((k.clone(), v.clone())),
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// A parsed config file.
+struct FileDoc {
+    file: String,
+    lines: LineMap,
+    doc: Value,
+}
+
+impl FileDoc {
+    fn at(&self, keys: &[&str]) -> String {
+        file_line(&self.lines, &self.file, keys)
+    }
+}
+
+/// `disable` overlay of a profile: `namespaces`/`entries` given as `{add: […], remove: […]}`
+/// edit the current list; any other key replaces.
+fn apply_disable_overlay(dst: &mut Value, overlay: &Value) -> Result<(), String> {
+    if !matches!(dst, Value::Map(_)) {
+        *dst = Value::Map(Vec::new());
+    }
+    let Some(pairs) = overlay.as_map() else {
+        return Err(format!(
+            "disable must be a mapping, got {}",
+            overlay.type_name()
+        ));
+    };
+    for (k, v) in pairs {
+        let key = k.as_str().unwrap_or("");
+        let ops = matches!(key, "namespaces" | "entries")
+            && v.as_map().is_some_and(|m| {
+                m.iter()
+                    .all(|(o, _)| matches!(o.as_str(), Some("add" | "remove")))
+            });
+        if !ops {
+            dst.insert(key, v.clone());
+            continue;
+        }
+        let strings = |x: Option<&Value>, what: &str| -> Result<Vec<String>, String> {
+            match x {
+                None | Some(Value::Nil) => Ok(Vec::new()),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            format!(
+                                "invalid {what}: expected string item, got {}",
+                                i.type_name()
+                            )
+                        })
+                    })
+                    .collect(),
+                Some(other) => Err(format!(
+                    "invalid {what}: expected string list, got {}",
+                    other.type_name()
+                )),
+            }
+        };
+        let mut list = strings(dst.get(key), &format!("disable.{key}"))?;
+        for item in strings(v.get("add"), &format!("disable.{key}.add"))? {
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        }
+        let remove = strings(v.get("remove"), &format!("disable.{key}.remove"))?;
+        list.retain(|i| !remove.contains(i));
+        dst.insert(
+            key,
+            Value::Array(list.into_iter().map(Value::from).collect()),
+        );
     }
     Ok(())
 }
@@ -195,6 +330,44 @@ impl Layered {
         }
     }
 
+    /// Set one section (a mapping) of the file or a profile: raw sections merge into
+    /// [`raw`](Self::raw), the others are flattened and validated leaf by leaf.
+    fn set_section(
+        &mut self,
+        section: &str,
+        v: &Value,
+        at: &dyn Fn(&[&str]) -> String,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        if RAW_SECTIONS.contains(&section) {
+            let slot = self.raw.entry(section.to_string()).or_insert(Value::Nil);
+            if slot.is_nil() {
+                *slot = v.clone();
+            } else {
+                deep_merge(slot, v);
+            }
+            return;
+        }
+        match v {
+            Value::Map(_) => {}
+            Value::Nil => return,
+            other => {
+                errors.push(ConfigError {
+                    source: at(&[section]),
+                    key: Some(section.to_string()),
+                    message: format!("section must be a mapping, got {}", other.type_name()),
+                });
+                return;
+            }
+        }
+        let mut flat = Vec::new();
+        flatten(section, v, &mut flat);
+        for (key, value) in flat {
+            let parts: Vec<&str> = key.split('.').collect();
+            self.set(&key, &value, at(&parts), errors);
+        }
+    }
+
     /// Build from the sources; all errors are collected.
     pub fn build(src: &ConfigSources) -> Result<Layered, Vec<ConfigError>> {
         let mut me = Layered::default();
@@ -213,9 +386,64 @@ impl Layered {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        if let Some(path) = &src.file {
-            me.load_file(path, &env_lookup, &mut errors);
+        let mut docs = Vec::new();
+        if src.files.is_empty() {
+            if let Some(path) = &src.file
+                && let Some(d) = parse_file(path, false, &mut errors)
+            {
+                docs.push(d);
+            }
+        } else {
+            for path in &src.files {
+                if let Some(d) = parse_file(path, true, &mut errors) {
+                    docs.push(d);
+                }
+            }
         }
+        // `vars` of every file (later files win), then of the selected profiles; `${env:…}`
+        // inside them is resolved first.
+        let no_vars = Value::Map(Vec::new());
+        let mut vars = Value::Map(Vec::new());
+        let mut profiles = Value::Map(Vec::new());
+        for d in &docs {
+            if let Some(v) = d.doc.get("vars") {
+                let mut v = v.clone();
+                match interpolate_tree(&mut v, &no_vars, &env_lookup) {
+                    Ok(()) => deep_merge(&mut vars, &v),
+                    Err(message) => errors.push(ConfigError {
+                        source: d.at(&["vars"]),
+                        key: Some("vars".into()),
+                        message,
+                    }),
+                }
+            }
+            if let Some(p) = d.doc.get("profiles") {
+                match p {
+                    Value::Map(_) => deep_merge(&mut profiles, p),
+                    Value::Nil => {}
+                    other => errors.push(ConfigError {
+                        source: d.at(&["profiles"]),
+                        key: Some("profiles".into()),
+                        message: format!(
+                            "section must be a mapping of profile name → sections, got {}",
+                            other.type_name()
+                        ),
+                    }),
+                }
+            }
+        }
+        for name in src.profiles.iter().map(|n| n.trim()) {
+            if let Some(v) = profiles.get(name).and_then(|p| p.get("vars")) {
+                let mut v = v.clone();
+                if interpolate_tree(&mut v, &no_vars, &env_lookup).is_ok() {
+                    deep_merge(&mut vars, &v);
+                }
+            }
+        }
+        for d in &docs {
+            me.apply_file(d, &vars, &env_lookup, &mut errors);
+        }
+        me.apply_profiles(&profiles, &src.profiles, &vars, &env_lookup, &mut errors);
         for (name, value) in &src.env {
             let key = if name == "WIPPY_NODE_ID" || name == "WIPPY_RELAY_NODE_NAME" {
                 "relay.node_name".to_string()
@@ -265,113 +493,168 @@ impl Layered {
         }
     }
 
-    fn load_file(
+    fn apply_file(
         &mut self,
-        path: &Path,
+        d: &FileDoc,
+        vars: &Value,
         env: &dyn Fn(&str) -> Option<String>,
         errors: &mut Vec<ConfigError>,
     ) {
-        let text = match std::fs::read(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                errors.push(ConfigError {
-                    source: path.display().to_string(),
-                    key: None,
-                    message: e.to_string(),
-                });
-                return;
-            }
-        };
-        let file = path.display().to_string();
-        let doc: Value = match serde_yaml::from_slice(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                let source = match e.location() {
-                    Some(l) => format!("{file}:{}", l.line()),
-                    None => file,
-                };
-                errors.push(ConfigError {
-                    source,
-                    key: None,
-                    message: format!("invalid YAML: {e}"),
-                });
-                return;
-            }
-        };
-        let lines = line_map(&text);
-        let at = |keys: &[&str]| match lines.line(keys) {
-            Some(l) => format!("{file}:{l}"),
-            None => file.clone(),
-        };
-        let Some(map) = doc.as_map() else {
-            if !doc.is_nil() {
-                errors.push(ConfigError {
-                    source: file.clone(),
-                    key: None,
-                    message: "config must be a mapping".into(),
-                });
-            } else {
-                errors.push(ConfigError {
-                    source: file.clone(),
-                    key: Some("version".into()),
-                    message: "version is required and must be \"1.0\"".into(),
-                });
-            }
-            return;
-        };
-        match doc.get("version") {
-            Some(v) if v.as_str() == Some("1.0") || v.as_f64() == Some(1.0) => {}
-            Some(v) => errors.push(ConfigError {
-                source: at(&["version"]),
-                key: Some("version".into()),
-                message: format!("unsupported config version {v:?} (expected \"1.0\")"),
-            }),
-            None => errors.push(ConfigError {
-                source: file.clone(),
-                key: Some("version".into()),
-                message: "version is required and must be \"1.0\"".into(),
-            }),
-        }
-        let vars = doc.get("vars").cloned().unwrap_or(Value::Nil);
+        let Some(map) = d.doc.as_map() else { return };
         for (k, v) in map {
             let Some(section) = k.as_str() else { continue };
-            if section == "version" {
+            if section == "version" || section == "profiles" {
                 continue;
             }
             let mut v = v.clone();
-            if let Err(message) = interpolate_tree(&mut v, &vars, env) {
+            if let Err(message) = interpolate_tree(&mut v, vars, env) {
                 errors.push(ConfigError {
-                    source: at(&[section]),
+                    source: d.at(&[section]),
                     key: Some(section.to_string()),
                     message,
                 });
                 continue;
             }
-            if RAW_SECTIONS.contains(&section) {
-                self.raw.insert(section.to_string(), v);
+            self.set_section(section, &v, &|keys| d.at(keys), errors);
+        }
+    }
+
+    /// Overlay the selected profiles in order (`profiles.<name>.<section>…`).
+    fn apply_profiles(
+        &mut self,
+        profiles: &Value,
+        selected: &[String],
+        vars: &Value,
+        env: &dyn Fn(&str) -> Option<String>,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        if profiles.as_map().is_some_and(|m| !m.is_empty()) {
+            self.raw.insert("profiles".into(), profiles.clone());
+        }
+        for name in selected.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+            let source = format!("--profile {name}");
+            let Some(profile) = profiles.get(name) else {
+                errors.push(ConfigError {
+                    source,
+                    key: None,
+                    message: format!("profile {name:?} not found"),
+                });
                 continue;
-            }
-            match &v {
-                Value::Map(_) => {}
-                Value::Nil => continue,
-                other => {
+            };
+            let Some(sections) = profile.as_map() else {
+                if !profile.is_nil() {
                     errors.push(ConfigError {
-                        source: at(&[section]),
-                        key: Some(section.to_string()),
-                        message: format!("section must be a mapping, got {}", other.type_name()),
+                        source,
+                        key: Some(format!("profiles.{name}")),
+                        message: format!(
+                            "a profile must be a mapping of sections, got {}",
+                            profile.type_name()
+                        ),
+                    });
+                }
+                continue;
+            };
+            for (k, v) in sections {
+                let Some(section) = k.as_str() else { continue };
+                let mut v = v.clone();
+                if let Err(message) = interpolate_tree(&mut v, vars, env) {
+                    errors.push(ConfigError {
+                        source: source.clone(),
+                        key: Some(format!("profiles.{name}.{section}")),
+                        message: format!("apply profile {name:?}: {message}"),
                     });
                     continue;
                 }
-            }
-            let mut flat = Vec::new();
-            flatten(section, &v, &mut flat);
-            for (key, value) in flat {
-                let parts: Vec<&str> = key.split('.').collect();
-                self.set(&key, &value, at(&parts), errors);
+                if section == "disable" {
+                    let slot = self.raw.entry("disable".into()).or_insert(Value::Nil);
+                    if let Err(message) = apply_disable_overlay(slot, &v) {
+                        errors.push(ConfigError {
+                            source: source.clone(),
+                            key: Some(format!("profiles.{name}.disable")),
+                            message: format!("apply profile {name:?}: {message}"),
+                        });
+                    }
+                    continue;
+                }
+                let src = source.clone();
+                self.set_section(section, &v, &|_| src.clone(), errors);
             }
         }
     }
+}
+
+/// Read and check one config file: YAML, a mapping, `version: "1.0"`. A missing optional file
+/// is no configuration; a missing required one (named with `--config`) is an error.
+fn parse_file(path: &Path, required: bool, errors: &mut Vec<ConfigError>) -> Option<FileDoc> {
+    let file = path.display().to_string();
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
+        Err(e) => {
+            errors.push(ConfigError {
+                source: file,
+                key: None,
+                message: format!("failed to read config file: {e}"),
+            });
+            return None;
+        }
+    };
+    let doc: Value = match serde_yaml::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            let source = match e.location() {
+                Some(l) => format!("{file}:{}", l.line()),
+                None => file,
+            };
+            errors.push(ConfigError {
+                source,
+                key: None,
+                message: format!("failed to parse YAML: {e}"),
+            });
+            return None;
+        }
+    };
+    let d = FileDoc {
+        file,
+        lines: line_map(&text),
+        doc,
+    };
+    if d.doc.as_map().is_none() {
+        if !d.doc.is_nil() {
+            errors.push(ConfigError {
+                source: d.file.clone(),
+                key: None,
+                message: "config must be a mapping".into(),
+            });
+        } else {
+            errors.push(ConfigError {
+                source: d.file.clone(),
+                key: Some("version".into()),
+                message: "missing version field (must be \"1.0\")".into(),
+            });
+        }
+        return None;
+    }
+    match d.doc.get("version") {
+        Some(v) if v.as_str() == Some("1.0") || v.as_f64() == Some(1.0) => {}
+        Some(v) => {
+            errors.push(ConfigError {
+                source: d.at(&["version"]),
+                key: Some("version".into()),
+                message: format!("unsupported version: {} (expected \"1.0\")", scalar_text(v)),
+            });
+            return None;
+        }
+        None => {
+            errors.push(ConfigError {
+                source: d.file.clone(),
+                key: Some("version".into()),
+                message: "missing version field (must be \"1.0\")".into(),
+            });
+            return None;
+        }
+    }
+    Some(d)
 }
 
 /// Helper for the line lookups of other modules.

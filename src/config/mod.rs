@@ -334,11 +334,13 @@ impl Config {
                 }
             }
         }
-        for name in ["profiles", "workspace"] {
-            if layered.raw.contains_key(name) {
-                warnings.push(format!(
-                    "config: section {name:?} is not supported yet and is ignored"
-                ));
+        if let Some(ws) = layered.raw.get("workspace").and_then(Value::as_map) {
+            for (k, _) in ws {
+                if k.as_str() != Some("replacements") {
+                    warnings.push(format!(
+                        "config: unknown key {k:?} in section \"workspace\" ignored"
+                    ));
+                }
             }
         }
         if !errors.is_empty() {

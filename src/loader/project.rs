@@ -18,7 +18,7 @@ use super::definition::{Format, LoadedEntry, parse_definition};
 use super::diag::{Diagnostic, Severity};
 use super::interpolate::InterpolateCtx;
 use super::kinds::is_known_kind;
-use super::lock::{LoadPath, LockFile};
+use super::lock::{LoadPath, LockFile, Replacement};
 use super::pipeline::{Pipeline, StageError};
 use super::scan::{env_skips, scan};
 use crate::config::Config;
@@ -94,7 +94,8 @@ pub fn load_project(dir: &Path, cfg: &Config, opts: &LoadOptions) -> Result<Proj
             .map_err(ProjectError::Stage)?;
         return Ok(project);
     }
-    let lock = LockFile::load(&lock_path).map_err(|d| ProjectError::Lock(vec![d]))?;
+    let mut lock = LockFile::load(&lock_path).map_err(|d| ProjectError::Lock(vec![d]))?;
+    workspace_replacements(&mut lock, dir, cfg)?;
     let (paths, missing) = lock.load_paths();
     if !missing.is_empty() {
         return Err(ProjectError::Lock(missing));
@@ -102,6 +103,66 @@ pub fn load_project(dir: &Path, cfg: &Config, opts: &LoadOptions) -> Result<Proj
     let mut project = load_paths(&paths, cfg, opts)?;
     project.lock = Some(lock);
     Ok(project)
+}
+
+/// Apply the configuration's `workspace.replacements: {org/module: dir}` to the lock's
+/// replacements (a config entry wins over a lock entry for the same module). Relative
+/// directories resolve against the project directory; a missing directory is an error.
+/// Replacements never change `wippy.lock`.
+fn workspace_replacements(
+    lock: &mut LockFile,
+    dir: &Path,
+    cfg: &Config,
+) -> Result<(), ProjectError> {
+    let Some(ws) = cfg.raw_section("workspace") else {
+        return Ok(());
+    };
+    let reps = match ws.get("replacements") {
+        None | Some(Value::Nil) => return Ok(()),
+        Some(Value::Map(m)) => m,
+        Some(other) => {
+            return Err(ProjectError::Lock(vec![Diagnostic::error(format!(
+                "workspace.replacements must be a mapping of org/module → directory, got {}",
+                other.type_name()
+            ))]));
+        }
+    };
+    let mut problems = Vec::new();
+    for (k, v) in reps {
+        let from = k.as_str().unwrap_or("").to_string();
+        let Some(to) = v.as_str().filter(|t| !t.trim().is_empty()) else {
+            problems.push(Diagnostic::error(format!(
+                "workspace.replacements[{from:?}]: expected a directory, got {}",
+                v.type_name()
+            )));
+            continue;
+        };
+        let target = dir.join(to);
+        if !from.contains('/') || !target.is_dir() {
+            problems.push(Diagnostic::error(format!(
+                "workspace.replacements: {from:?} → {to:?}: {}",
+                if from.contains('/') {
+                    "target directory does not exist"
+                } else {
+                    "module must be org/module"
+                }
+            )));
+            continue;
+        }
+        lock.replacements.retain(|r| r.from != from);
+        lock.replacements.push(Replacement {
+            from,
+            to: std::path::absolute(&target)
+                .unwrap_or(target)
+                .display()
+                .to_string(),
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ProjectError::Lock(problems))
+    }
 }
 
 /// Load one source directory without a lock file (tests, `wippy registry list <dir>`).

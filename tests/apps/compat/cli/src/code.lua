@@ -1,0 +1,4 @@
+local function main(n)
+  return tonumber(n)
+end
+return { main = main }
