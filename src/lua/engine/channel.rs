@@ -48,6 +48,7 @@ use std::ptr;
 use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
 
 use super::core::{Core, CoreError, Op, SelectOp, TaskId, with_core};
+use super::mailbox;
 use super::yields::mark;
 
 const CHAN_MAGIC: u64 = 0x5749_5050_5943_484e;
@@ -186,6 +187,20 @@ unsafe fn raise(l: *mut ffi::lua_State, msg: &str) -> c_int {
     unsafe {
         ffi::luaL_where(l, 1);
         ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        ffi::lua_concat(l, 2);
+        ffi::lua_error(l)
+    }
+}
+
+/// Raise an owned message with the caller's position. Never returns; `msg` is copied to Lua
+/// and dropped before raising (no destructor is skipped by the longjmp).
+#[cold]
+unsafe fn raise_owned(l: *mut ffi::lua_State, msg: String) -> c_int {
+    // SAFETY: pushing strings and raising; nothing with a destructor is live when raising.
+    unsafe {
+        ffi::luaL_where(l, 1);
+        ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        drop(msg);
         ffi::lua_concat(l, 2);
         ffi::lua_error(l)
     }
@@ -433,6 +448,8 @@ enum Done {
     Blocked,
     /// Send on a closed channel.
     Closed,
+    /// Building a subscription's backlog message failed (raised by the caller).
+    Fail(String),
 }
 
 /// Push the performer's results for a completed operation and queue it (before partners).
@@ -582,6 +599,16 @@ unsafe fn op_receive(
             ffi::lua_pushnil(l);
             Done::Now(mine(core, l, me, who, false, false))
         } else {
+            // A subscription channel with a backlog: take its oldest message now.
+            let p = ffi::lua_touserdata(l, ch_idx) as *const c_void;
+            if let Some(topic) = c.topic.as_deref() {
+                match mailbox::pull(core, l, topic, p) {
+                    Ok(true) => return Done::Now(mine(core, l, me, who, true, false)),
+                    Ok(false) => {}
+                    Err(m) => return Done::Fail(m),
+                }
+            }
+            let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
             if let Who::Plain = who {
                 c.recvq.push_back(Waiter {
                     epoch,
@@ -702,6 +729,7 @@ unsafe extern "C-unwind" fn ch_send(l: *mut ffi::lua_State) -> c_int {
             Done::Closed => raise(l, "send on closed channel"),
             Done::Now(n) => yield_op(l, n, Op::Requeued),
             Done::Blocked => yield_op(l, 0, Op::Park),
+            Done::Fail(m) => raise_owned(l, m),
         }
     }
 }
@@ -722,6 +750,7 @@ unsafe extern "C-unwind" fn ch_receive(l: *mut ffi::lua_State) -> c_int {
         };
         match r {
             Done::Now(n) => yield_op(l, n, Op::Requeued),
+            Done::Fail(m) => raise_owned(l, m),
             _ => yield_op(l, 0, Op::Park),
         }
     }
@@ -908,7 +937,12 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                 let ready = if send {
                     has_valid(&mut c.recvq, epoch) || (!c.closed && c.len < c.cap)
                 } else {
-                    c.len > 0 || has_valid(&mut c.sendq, epoch) || c.closed
+                    c.len > 0
+                        || has_valid(&mut c.sendq, epoch)
+                        || c.closed
+                        || c.topic
+                            .as_deref()
+                            .is_some_and(|t| mailbox::pullable(core, t, ffi::lua_touserdata(l, 5)))
                 };
                 if !ready {
                     return None;
@@ -922,6 +956,9 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                 Ok(r) => r,
                 Err(n) => return n,
             };
+            if let Some(Done::Fail(m)) = r {
+                return raise_owned(l, m);
+            }
             if let Some(Done::Now(k)) = r {
                 // move the k results down to 3.., dropping the scratch slots
                 for j in 0..k {
@@ -1090,6 +1127,13 @@ pub(crate) struct ChanRef(*mut RawChan);
 // this reference; the state and the core move between threads together and are only touched
 // by the thread stepping the process.
 unsafe impl Send for ChanRef {}
+
+impl ChanRef {
+    /// Whether this is the block at `p`.
+    pub(crate) fn is(self, p: *const c_void) -> bool {
+        self.0 as *const c_void == p
+    }
+}
 
 /// The block reference of a channel userdata created by this module.
 pub(crate) fn raw_ref(ud: &AnyUserData) -> ChanRef {
