@@ -599,9 +599,12 @@ unsafe fn op_receive(
             ffi::lua_pushnil(l);
             Done::Now(mine(core, l, me, who, false, false))
         } else {
-            // A subscription channel with a backlog: take its oldest message now.
+            // A subscription channel with a backlog: take its oldest message now (unless
+            // receivers already wait: they are served first, by the next delivery round).
             let p = ffi::lua_touserdata(l, ch_idx) as *const c_void;
-            if let Some(topic) = c.topic.as_deref() {
+            if let Some(topic) = c.topic.as_deref()
+                && !has_valid(&mut c.recvq, epoch)
+            {
                 match mailbox::pull(core, l, topic, p) {
                     Ok(true) => return Done::Now(mine(core, l, me, who, true, false)),
                     Ok(false) => {}
@@ -934,16 +937,17 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                 let me = core.current;
                 let epoch = core.epoch;
                 let c = &mut *(ffi::lua_touserdata(l, 5) as *mut RawChan);
-                let ready = if send {
-                    has_valid(&mut c.recvq, epoch) || (!c.closed && c.len < c.cap)
-                } else {
-                    c.len > 0
-                        || has_valid(&mut c.sendq, epoch)
-                        || c.closed
-                        || c.topic
-                            .as_deref()
-                            .is_some_and(|t| mailbox::pullable(core, t, ffi::lua_touserdata(l, 5)))
-                };
+                let ready =
+                    if send {
+                        has_valid(&mut c.recvq, epoch) || (!c.closed && c.len < c.cap)
+                    } else {
+                        c.len > 0
+                            || has_valid(&mut c.sendq, epoch)
+                            || c.closed
+                            || (c.topic.as_deref().is_some_and(|t| {
+                                mailbox::pullable(core, t, ffi::lua_touserdata(l, 5))
+                            }) && !has_valid(&mut c.recvq, epoch))
+                    };
                 if !ready {
                     return None;
                 }

@@ -607,9 +607,13 @@ pub(crate) unsafe fn pull(
     topic: &str,
     ch: *const c_void,
 ) -> Result<bool, String> {
-    let Some(kind) = pull_target(core, topic, ch) else {
-        return Ok(false);
+    let kind = match core.subs.get(topic) {
+        Some(sub) if sub.raw.is(ch) => sub.mode.kind(),
+        _ => return Ok(false),
     };
+    if matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
+        return Ok(false);
+    }
     let Some(e) = core
         .mailbox
         .queues
