@@ -70,6 +70,11 @@ use super::core::{Core, ModeKind, PRIVATE_PREFIX, Sub, SubMode};
 use super::message::MessageData;
 use crate::lua::convert;
 
+/// Slots of an empty inbox queue kept for the next messages; a queue that grew beyond this
+/// during a burst is freed once drained (a backlog of 10⁶ messages held ~100 MB), smaller
+/// ones stay to avoid reallocating at every step.
+const INBOX_KEEP_CAPACITY: usize = 1024;
+
 /// One queued message.
 struct Entry {
     /// Arrival number (orders queues and merges).
@@ -422,7 +427,9 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
                 let key = core.mailbox.ready.swap_remove(i);
                 if let Some(q) = core.mailbox.queues.get_mut(&key) {
                     q.listed = false;
-                    if q.items.is_empty() && key != INBOX_TOPIC {
+                    if q.items.is_empty()
+                        && (key != INBOX_TOPIC || q.items.capacity() > INBOX_KEEP_CAPACITY)
+                    {
                         core.mailbox.queues.remove(&key);
                     }
                 }
