@@ -18,7 +18,11 @@
 //! called it — recorded in the waiter, since that may be a user coroutine inside the task) or
 //! from its select case. An operation that completes at once still yields its task to the back
 //! of the run queue (upstream order): the function yields `MARK, results…`, the engine keeps the
-//! results on the thread as its next resume arguments.
+//! results on the thread as its next resume arguments. When that task is the only runnable
+//! one the yield is skipped and the results are returned directly (`take_back_if_alone`): the
+//! engine would resume it at once, with no delivery in between, so the order is the same.
+//! A receive on a subscription channel with an empty buffer takes the oldest message of the
+//! subscription's backlog (`mailbox::pull`, decision 0081) unless other receivers wait.
 //!
 //! # Semantics (from the original `engine/channel.go`)
 //! Tasks are woken in upstream order: the task performing an operation is queued *before* the
@@ -693,6 +697,10 @@ unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
     // SAFETY: `l` is the running thread; yielding from a C function as its return is the
     // documented protocol. No destructors are live in the callers at this point.
     unsafe {
+        if matches!(op, Op::Requeued) && take_back_if_alone(l) {
+            // The n results on top are the function's return values.
+            return n;
+        }
         if with_core(|c| c.pending = Some(op)).is_err() {
             return raise(l, CoreError::NoProcess.message());
         }
@@ -703,6 +711,27 @@ unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
         }
         ffi::lua_yield(l, n + 1)
     }
+}
+
+/// A completed operation queued its task at the back of the run queue (upstream order). When
+/// that task is the only runnable one, yielding would only make the engine resume it at once
+/// (nothing else runs and no delivery happens between two resumes of one round), so the task
+/// is taken back off the queue and the operation returns directly — a yield/resume pair less
+/// per operation for a process draining a channel or its inbox. Only where a yield would be
+/// allowed, so a non-yieldable context still reports the same error as before.
+unsafe fn take_back_if_alone(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: `l` is the running thread (only queried).
+    if unsafe { ffi::lua_isyieldable(l) } == 0 {
+        return false;
+    }
+    with_core(|c| {
+        let alone = c.queue.len() == 1 && c.queue.back() == Some(&c.current);
+        if alone {
+            c.queue.pop_back();
+        }
+        alone
+    })
+    .unwrap_or(false)
 }
 
 /// Run `f` with the core; raise the core error message on failure.
@@ -1036,6 +1065,10 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
 unsafe fn select_yield(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
     // SAFETY: as `yield_op`, with a continuation.
     unsafe {
+        if matches!(op, Op::Requeued) && take_back_if_alone(l) {
+            // The stack is what the continuation expects after a resume: build the result.
+            return select_k(l, ffi::LUA_OK, 0);
+        }
         if with_core(|c| c.pending = Some(op)).is_err() {
             return raise(l, CoreError::NoProcess.message());
         }
