@@ -46,3 +46,8 @@ fn funcs() {
 fn sandbox() {
     app().run_suite("engine", "sandbox");
 }
+
+#[test]
+fn mailbox() {
+    app().run_suite("engine", "mailbox");
+}

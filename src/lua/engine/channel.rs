@@ -18,7 +18,11 @@
 //! called it — recorded in the waiter, since that may be a user coroutine inside the task) or
 //! from its select case. An operation that completes at once still yields its task to the back
 //! of the run queue (upstream order): the function yields `MARK, results…`, the engine keeps the
-//! results on the thread as its next resume arguments.
+//! results on the thread as its next resume arguments. When that task is the only runnable
+//! one the yield is skipped and the results are returned directly (`take_back_if_alone`): the
+//! engine would resume it at once, with no delivery in between, so the order is the same.
+//! A receive on a subscription channel with an empty buffer takes the oldest message of the
+//! subscription's backlog (`mailbox::pull`, decision 0081) unless other receivers wait.
 //!
 //! # Semantics (from the original `engine/channel.go`)
 //! Tasks are woken in upstream order: the task performing an operation is queued *before* the
@@ -48,6 +52,7 @@ use std::ptr;
 use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
 
 use super::core::{Core, CoreError, Op, SelectOp, TaskId, with_core};
+use super::mailbox;
 use super::yields::mark;
 
 const CHAN_MAGIC: u64 = 0x5749_5050_5943_484e;
@@ -186,6 +191,20 @@ unsafe fn raise(l: *mut ffi::lua_State, msg: &str) -> c_int {
     unsafe {
         ffi::luaL_where(l, 1);
         ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        ffi::lua_concat(l, 2);
+        ffi::lua_error(l)
+    }
+}
+
+/// Raise an owned message with the caller's position. Never returns; `msg` is copied to Lua
+/// and dropped before raising (no destructor is skipped by the longjmp).
+#[cold]
+unsafe fn raise_owned(l: *mut ffi::lua_State, msg: String) -> c_int {
+    // SAFETY: pushing strings and raising; nothing with a destructor is live when raising.
+    unsafe {
+        ffi::luaL_where(l, 1);
+        ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        drop(msg);
         ffi::lua_concat(l, 2);
         ffi::lua_error(l)
     }
@@ -433,6 +452,8 @@ enum Done {
     Blocked,
     /// Send on a closed channel.
     Closed,
+    /// Building a subscription's backlog message failed (raised by the caller).
+    Fail(String),
 }
 
 /// Push the performer's results for a completed operation and queue it (before partners).
@@ -582,6 +603,19 @@ unsafe fn op_receive(
             ffi::lua_pushnil(l);
             Done::Now(mine(core, l, me, who, false, false))
         } else {
+            // A subscription channel with a backlog: take its oldest message now (unless
+            // receivers already wait: they are served first, by the next delivery round).
+            let p = ffi::lua_touserdata(l, ch_idx) as *const c_void;
+            if let Some(topic) = c.topic.as_deref()
+                && !has_valid(&mut c.recvq, epoch)
+            {
+                match mailbox::pull(core, l, topic, p) {
+                    Ok(true) => return Done::Now(mine(core, l, me, who, true, false)),
+                    Ok(false) => {}
+                    Err(m) => return Done::Fail(m),
+                }
+            }
+            let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
             if let Who::Plain = who {
                 c.recvq.push_back(Waiter {
                     epoch,
@@ -663,6 +697,10 @@ unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
     // SAFETY: `l` is the running thread; yielding from a C function as its return is the
     // documented protocol. No destructors are live in the callers at this point.
     unsafe {
+        if matches!(op, Op::Requeued) && take_back_if_alone(l) {
+            // The n results on top are the function's return values.
+            return n;
+        }
         if with_core(|c| c.pending = Some(op)).is_err() {
             return raise(l, CoreError::NoProcess.message());
         }
@@ -673,6 +711,27 @@ unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
         }
         ffi::lua_yield(l, n + 1)
     }
+}
+
+/// A completed operation queued its task at the back of the run queue (upstream order). When
+/// that task is the only runnable one, yielding would only make the engine resume it at once
+/// (nothing else runs and no delivery happens between two resumes of one round), so the task
+/// is taken back off the queue and the operation returns directly — a yield/resume pair less
+/// per operation for a process draining a channel or its inbox. Only where a yield would be
+/// allowed, so a non-yieldable context still reports the same error as before.
+unsafe fn take_back_if_alone(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: `l` is the running thread (only queried).
+    if unsafe { ffi::lua_isyieldable(l) } == 0 {
+        return false;
+    }
+    with_core(|c| {
+        let alone = c.queue.len() == 1 && c.queue.back() == Some(&c.current);
+        if alone {
+            c.queue.pop_back();
+        }
+        alone
+    })
+    .unwrap_or(false)
 }
 
 /// Run `f` with the core; raise the core error message on failure.
@@ -702,6 +761,7 @@ unsafe extern "C-unwind" fn ch_send(l: *mut ffi::lua_State) -> c_int {
             Done::Closed => raise(l, "send on closed channel"),
             Done::Now(n) => yield_op(l, n, Op::Requeued),
             Done::Blocked => yield_op(l, 0, Op::Park),
+            Done::Fail(m) => raise_owned(l, m),
         }
     }
 }
@@ -722,6 +782,7 @@ unsafe extern "C-unwind" fn ch_receive(l: *mut ffi::lua_State) -> c_int {
         };
         match r {
             Done::Now(n) => yield_op(l, n, Op::Requeued),
+            Done::Fail(m) => raise_owned(l, m),
             _ => yield_op(l, 0, Op::Park),
         }
     }
@@ -905,11 +966,17 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                 let me = core.current;
                 let epoch = core.epoch;
                 let c = &mut *(ffi::lua_touserdata(l, 5) as *mut RawChan);
-                let ready = if send {
-                    has_valid(&mut c.recvq, epoch) || (!c.closed && c.len < c.cap)
-                } else {
-                    c.len > 0 || has_valid(&mut c.sendq, epoch) || c.closed
-                };
+                let ready =
+                    if send {
+                        has_valid(&mut c.recvq, epoch) || (!c.closed && c.len < c.cap)
+                    } else {
+                        c.len > 0
+                            || has_valid(&mut c.sendq, epoch)
+                            || c.closed
+                            || (c.topic.as_deref().is_some_and(|t| {
+                                mailbox::pullable(core, t, ffi::lua_touserdata(l, 5))
+                            }) && !has_valid(&mut c.recvq, epoch))
+                    };
                 if !ready {
                     return None;
                 }
@@ -922,6 +989,9 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                 Ok(r) => r,
                 Err(n) => return n,
             };
+            if let Some(Done::Fail(m)) = r {
+                return raise_owned(l, m);
+            }
             if let Some(Done::Now(k)) = r {
                 // move the k results down to 3.., dropping the scratch slots
                 for j in 0..k {
@@ -995,6 +1065,10 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
 unsafe fn select_yield(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
     // SAFETY: as `yield_op`, with a continuation.
     unsafe {
+        if matches!(op, Op::Requeued) && take_back_if_alone(l) {
+            // The stack is what the continuation expects after a resume: build the result.
+            return select_k(l, ffi::LUA_OK, 0);
+        }
         if with_core(|c| c.pending = Some(op)).is_err() {
             return raise(l, CoreError::NoProcess.message());
         }
@@ -1090,6 +1164,13 @@ pub(crate) struct ChanRef(*mut RawChan);
 // this reference; the state and the core move between threads together and are only touched
 // by the thread stepping the process.
 unsafe impl Send for ChanRef {}
+
+impl ChanRef {
+    /// Whether this is the block at `p`.
+    pub(crate) fn is(self, p: *const c_void) -> bool {
+        self.0 as *const c_void == p
+    }
+}
 
 /// The block reference of a channel userdata created by this module.
 pub(crate) fn raw_ref(ud: &AnyUserData) -> ChanRef {

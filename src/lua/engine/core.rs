@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use fnv::FnvHashMap;
 use mlua::{AnyUserData, Function, Lua, Thread, Value as LuaValue};
-use wippy_rt::{Command, Error, Handle, Package, Pid, TimerHandle, Value};
+use wippy_rt::{Command, Error, Handle, Pid, TimerHandle, Value};
 
 use super::code::LuaEntry;
 use super::shared::Engine;
@@ -264,8 +264,8 @@ pub(crate) struct Core {
 
     /// Subscriptions by topic.
     pub subs: FnvHashMap<String, Sub>,
-    /// Undelivered messages, in arrival order.
-    pub mailbox: VecDeque<Package>,
+    /// Undelivered messages (see [`super::mailbox`]).
+    pub mailbox: super::mailbox::Mailbox,
     /// `process.set_options{trap_links = …}`.
     pub trap_links: bool,
     /// A LINK_DOWN was consumed without `trap_links`.
@@ -318,7 +318,7 @@ impl Core {
             selects: Slab::default(),
             parked: 0,
             subs: FnvHashMap::default(),
-            mailbox: VecDeque::new(),
+            mailbox: Default::default(),
             trap_links: false,
             link_down: false,
             next_topic: 0,

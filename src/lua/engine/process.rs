@@ -145,8 +145,8 @@ impl LuaProcess {
         core.borrow_mut().terminal = super::modules::io::terminal_for(&self.engine, cx);
         if let Some((mailbox, trap)) = self.inherit.take() {
             let mut c = core.borrow_mut();
-            c.mailbox = mailbox;
             c.trap_links = trap;
+            mailbox::inherit(&mut c, mailbox);
         }
         let r = prepare_state(&mut st, &core, &entry, &plan, Some(cx.pid().clone())).and_then(
             |module| {
@@ -330,7 +330,7 @@ fn run(
         }
         let again = {
             let mut c = cell.borrow_mut();
-            if c.mailbox.is_empty() {
+            if !c.mailbox.pending() {
                 false
             } else {
                 mailbox::flush(lua, &mut c).map_err(vm_error)?;
@@ -620,7 +620,7 @@ fn upgraded(
         .filter(|e| e.kind == super::code::LuaKind::Process)
         .ok_or_else(|| Error::internal(format!("upgrade: no factory: {source}")))?;
     let mut next = LuaProcess::process(engine.clone(), &source);
-    next.inherit = Some((std::mem::take(&mut c.mailbox), c.trap_links));
+    next.inherit = Some((mailbox::take_all(&mut c), c.trap_links));
     Ok((next, entry.method.clone(), input))
 }
 
