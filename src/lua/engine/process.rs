@@ -60,7 +60,9 @@ enum Mode {
     Function {
         pool: Arc<FnPool>,
         worker: Option<Worker>,
-        req: Option<CallRequest>,
+        /// Boxed: every `LuaProcess` is as large as its largest mode, and processes (which
+        /// stay alive, idle, by the million) have no request.
+        req: Option<Box<CallRequest>>,
         reply: ReplySlot,
     },
 }
@@ -108,7 +110,7 @@ impl LuaProcess {
             mode: Mode::Function {
                 pool,
                 worker: Some(worker),
-                req: Some(req),
+                req: Some(Box::new(req)),
                 reply,
             },
             st: None,
@@ -176,7 +178,7 @@ impl LuaProcess {
         else {
             unreachable!("init_function on a process");
         };
-        let req = req.take().unwrap_or_default();
+        let req = req.take().map(|r| *r).unwrap_or_default();
         let w = worker.as_ref().expect("function call without a worker");
         w.state
             .set_process(Some(cx.pid().clone()), Some(pool.entry.id_arc.clone()));
