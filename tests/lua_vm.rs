@@ -467,3 +467,63 @@ fn userdata_metatables_are_not_writable() {
         "a userdata metatable was writable: {r}"
     );
 }
+
+#[test]
+fn raising_trampoline_positions_strings_and_passes_values_through() {
+    let f = factory();
+    let mut st = f.acquire(&[]).unwrap();
+    let lua = st.lua().clone();
+    let g = vm::raise::function(&lua, |lua, args: mlua::MultiValue| {
+        let mut it = args.into_iter();
+        match it.next() {
+            Some(Value::String(s)) if s.to_str()? == "msg" => vm::raise::raise_msg(lua, "boom"),
+            Some(Value::String(s)) if s.to_str()? == "obj" => {
+                let t = lua.create_table()?;
+                t.raw_set("kind", "X")?;
+                vm::raise::raise(lua, t)
+            }
+            // Ordinary results: every argument back, in order (nil included).
+            first => Ok(first.into_iter().chain(it).collect()),
+        }
+    })
+    .unwrap();
+    st.bind_global("g", Value::Function(g)).unwrap();
+    let r: (String, String, i64, Value, i64) = run(
+        &mut st,
+        r#"
+local ok, e = pcall(function()
+  local x = g("msg")
+  return x
+end)
+assert(not ok)
+local ok0, e0 = pcall(g, "msg")
+assert(not ok0 and e0 == "boom", e0) -- called by pcall (C): no position, as error(v, 2)
+local ok2, o = pcall(g, "obj")
+assert(not ok2)
+local a, b, c = g(1, nil, 3)
+return e, o.kind, a, b, c"#,
+    )
+    .unwrap();
+    // The position is the Lua line that called the wrapped function.
+    assert_eq!(r.0, "test:chunk:3: boom");
+    assert_eq!(r.1, "X");
+    assert_eq!((r.2, r.4), (1, 3));
+    assert!(r.3.is_nil());
+}
+
+#[test]
+fn shared_chunk_cache_follows_source_changes() {
+    use std::sync::Arc;
+    let f = factory();
+    let mut st = f.acquire(&[]).unwrap();
+    let name: Arc<str> = Arc::from("test:shared_src");
+    let v1: Arc<str> = Arc::from("return 1");
+    let one: i64 = st.load_shared_chunk(&name, &v1).unwrap().call(()).unwrap();
+    // Same text in another allocation: a hit by content.
+    let v1b: Arc<str> = Arc::from("return 1");
+    let again: i64 = st.load_shared_chunk(&name, &v1b).unwrap().call(()).unwrap();
+    // Changed source under the same name (hot reload): recompiled.
+    let v2: Arc<str> = Arc::from("return 2");
+    let two: i64 = st.load_shared_chunk(&name, &v2).unwrap().call(()).unwrap();
+    assert_eq!((one, again, two), (1, 1, 2));
+}

@@ -24,11 +24,13 @@ const LOCK: &str = "directories:\n  modules: .wippy\n  src: ./src\n";
 pub const FILES: &[(&str, &str)] = &[
     ("_index.yaml", include_str!("apps/_index.yaml")),
     ("spawn.lua", include_str!("apps/spawn.lua")),
+    ("spawn_child.lua", include_str!("apps/spawn_child.lua")),
     ("pingpong.lua", include_str!("apps/pingpong.lua")),
     ("ring.lua", include_str!("apps/ring.lua")),
     ("fanin.lua", include_str!("apps/fanin.lua")),
     ("call.lua", include_str!("apps/call.lua")),
     ("idle.lua", include_str!("apps/idle.lua")),
+    ("idle_proc.lua", include_str!("apps/idle_proc.lua")),
     ("latency.lua", include_str!("apps/latency.lua")),
 ];
 

@@ -7,13 +7,7 @@
 -- one and every process passes it on before it acknowledges and exits.
 local M = {}
 
-function M.proc(driver, prev)
-  local inbox = process.inbox()
-  process.send(driver, "up")
-  local msg = inbox:receive()
-  if prev ~= "" then process.send(prev, "stop") end
-  process.send(driver, "ack")
-end
+-- The parked process is `bench:idle_proc` (idle_proc.lua).
 
 local function await(inbox, topic, n, progress_base)
   local got, other = 0, 0

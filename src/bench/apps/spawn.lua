@@ -3,10 +3,7 @@
 -- spawn_exit figure measures the same span).
 local M = {}
 
--- The trivial process: one message to its parent, then it returns (exits normally).
-function M.child(parent)
-  process.send(parent, "done")
-end
+-- The trivial process is `bench:spawn_child` (spawn_child.lua).
 
 -- Driver. p = {host = <host id>, procs = N}. Returns the counts it saw.
 function M.driver(p)

@@ -34,7 +34,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use mlua::{Function, Lua, MultiValue, Value as LuaValue};
+use mlua::{Function, Lua, Value as LuaValue};
 use wippy_rt::{Error, Event, Kind, Process, ProcessCx, Status, StepOutput, Value};
 
 use super::code::LuaEntry;
@@ -46,7 +46,7 @@ use super::shared::Engine;
 use super::task::{self, Outcome};
 use crate::lua::convert;
 use crate::lua::modules::{self, errors};
-use crate::lua::vm::{LuaState, protect};
+use crate::lua::vm::LuaState;
 use crate::system::CallRequest;
 use crate::system::process_manager::context_of;
 
@@ -60,7 +60,9 @@ enum Mode {
     Function {
         pool: Arc<FnPool>,
         worker: Option<Worker>,
-        req: Option<CallRequest>,
+        /// Boxed: every `LuaProcess` is as large as its largest mode, and processes (which
+        /// stay alive, idle, by the million) have no request.
+        req: Option<Box<CallRequest>>,
         reply: ReplySlot,
     },
 }
@@ -108,7 +110,7 @@ impl LuaProcess {
             mode: Mode::Function {
                 pool,
                 worker: Some(worker),
-                req: Some(req),
+                req: Some(Box::new(req)),
                 reply,
             },
             st: None,
@@ -176,7 +178,7 @@ impl LuaProcess {
         else {
             unreachable!("init_function on a process");
         };
-        let req = req.take().unwrap_or_default();
+        let req = req.take().map(|r| *r).unwrap_or_default();
         let w = worker.as_ref().expect("function call without a worker");
         w.state
             .set_process(Some(cx.pid().clone()), Some(pool.entry.id_arc.clone()));
@@ -397,7 +399,7 @@ pub(crate) fn prepare_state(
     let prev = preempt::set_running(main);
     let r = (|| {
         for (lib, aliases) in &plan.libraries {
-            let f = st.load_chunk(&lib.id, &lib.code)?;
+            let f = st.load_shared_chunk(&lib.id_arc, &lib.code)?;
             let v = call_protected(&lua, &f)?;
             if !v.is_nil() {
                 for a in aliases {
@@ -405,7 +407,7 @@ pub(crate) fn prepare_state(
                 }
             }
         }
-        let chunk = st.load_chunk(&entry.id, &entry.code)?;
+        let chunk = st.load_shared_chunk(&entry.id_arc, &entry.code)?;
         call_protected(&lua, &chunk)
     })();
     preempt::set_running(prev);
@@ -426,16 +428,26 @@ fn install_type_runtime(lua: &Lua) -> Result<(), Error> {
 }
 
 /// Call `f` with no arguments in protected mode; its first result, or the raised error.
+///
+/// A direct `lua_pcall` (not a Lua `pcall` wrapper closure, not mlua's `Function::call`, which
+/// keeps only the string form of a raised non-mlua value): raised values such as error objects
+/// reach [`errors::raised_value_to_rt`] intact, and nothing is allocated per call.
 fn call_protected(lua: &Lua, f: &Function) -> Result<LuaValue, Error> {
-    let p = protect::protected(lua, f).map_err(vm_error)?;
-    let r: MultiValue = p.call(()).map_err(|e| errors::lua_error_to_rt(&e))?;
-    let mut it = r.into_iter();
-    match it.next() {
-        Some(LuaValue::Boolean(true)) => Ok(it.next().unwrap_or(LuaValue::Nil)),
-        _ => {
-            let v = it.next().unwrap_or(LuaValue::Nil);
-            Err(errors::raised_value_to_rt(lua, &v))
-        }
+    // SAFETY: `exec_raw` pushes `f` and runs the closure in protected mode. `lua_pcall`
+    // replaces `f` by exactly one value (its first result, or the error value) and never
+    // longjmps past this frame; the boolean is pushed and moved below it, leaving two results
+    // (`ok, value`). LUA_MINSTACK free slots cover the one extra push.
+    let r: (bool, LuaValue) = unsafe {
+        lua.exec_raw(f, |state| {
+            let status = mlua::ffi::lua_pcall(state, 0, 1, 0);
+            mlua::ffi::lua_pushboolean(state, (status == mlua::ffi::LUA_OK) as std::ffi::c_int);
+            mlua::ffi::lua_insert(state, -2);
+        })
+    }
+    .map_err(|e| errors::lua_error_to_rt(&e))?;
+    match r {
+        (true, v) => Ok(v),
+        (false, v) => Err(errors::raised_value_to_rt(lua, &v)),
     }
 }
 

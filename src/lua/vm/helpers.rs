@@ -1,8 +1,10 @@
-//! Small Lua-side helper functions shared by the sandbox (raising trampoline, protected
-//! calls).
+//! Small Lua-side helper functions (protected calls that can yield, for
+//! [`super::protect::protected`]).
 //!
-//! They are written in Lua because they must raise plain values with `error` or call `pcall`
-//! yieldably. To keep per-state memory low they are compiled **once per OS process** into
+//! They are written in Lua because they call `pcall` yieldably. (The raising trampoline of
+//! [`super::raise`] used to live here too; it is a C closure now, so a state that never asks
+//! for a protected wrapper — every process: the engine runs chunks with `lua_pcall` directly —
+//! never loads this chunk.) To keep per-state memory low they are compiled **once per OS process** into
 //! stripped bytecode (no debug info) and loaded into a state only when it first needs one;
 //! the resulting table is cached in the state's registry.
 
@@ -14,14 +16,8 @@ use mlua::{Lua, Table};
 const HELPERS_KEY: &str = "wippy.helpers";
 
 const HELPERS_SRC: &str = r#"
-local error, pcall, RAISE = ...
+local pcall = ...
 local H = {}
--- raising trampoline: a Rust function returns RAISE, value to raise value at the caller
-local function check(a, ...)
-  if a == RAISE then error((...), 2) end
-  return a, ...
-end
-function H.raising(f) return function(...) return check(f(...)) end end
 -- protected call that keeps raised values intact (pcall is yieldable in 5.4)
 function H.protect(f) return function(...) return pcall(f, ...) end end
 return H
@@ -48,11 +44,7 @@ pub(crate) fn helpers(lua: &Lua) -> mlua::Result<Table> {
         .load(&BYTECODE[..])
         .set_mode(ChunkMode::Binary)
         .set_name("=[C]")
-        .call((
-            g.raw_get::<mlua::Value>("error")?,
-            g.raw_get::<mlua::Value>("pcall")?,
-            super::raise::sentinel(),
-        ))?;
+        .call(g.raw_get::<mlua::Value>("pcall")?)?;
     lua.set_named_registry_value(HELPERS_KEY, &t)?;
     Ok(t)
 }
