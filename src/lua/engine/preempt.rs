@@ -489,10 +489,10 @@ extern "C" fn on_signal(_sig: c_int) {
 
 unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {
     let s = SLOT.with(Cell::get);
-    // SAFETY: slots are leaked and never freed.
     let current = if s.is_null() {
         0
     } else {
+        // SAFETY: slots are leaked and never freed.
         unsafe { &*s }.seq.load(Relaxed)
     };
     if ARMED_SEQ.with(Cell::get) != current {
