@@ -17,6 +17,11 @@
 //! 2. From any other thread, for a process that ran before: the inject queue of the worker that
 //!    last ran it (affinity), and that worker is unparked if it sleeps.
 //! 3. Otherwise: the global queue, and one parked worker is woken if nobody is searching.
+//!
+//! A process that ends a step still runnable (`Continue`: a Lua process preempted at the end
+//! of its time slice, a native process yielding between batches) goes to the back of the
+//! shared *yield queue* ([`Executor::yielded`], see [`worker::requeue_yielded`]): every
+//! process woken meanwhile runs before it, on whichever worker is free.
 
 pub(crate) mod idle;
 pub(crate) mod park;
@@ -66,6 +71,9 @@ pub(crate) struct WorkerShared<T = Task> {
 pub(crate) struct Executor<T = Task> {
     pub(crate) workers: Box<[WorkerShared<T>]>,
     pub(crate) global: Injector<T>,
+    /// Processes that ended a step still runnable (`Continue`), oldest first; any worker pops
+    /// one at a time after its other queues (`docs/scheduler.md` §2).
+    pub(crate) yielded: Injector<T>,
     pub(crate) idle: Idle,
     pub(crate) shutdown: AtomicBool,
     /// Identity of this executor, to recognise our own worker threads.
@@ -101,6 +109,7 @@ impl<T> Executor<T> {
         let exec = Executor {
             workers: shared.into_boxed_slice(),
             global: Injector::new(),
+            yielded: Injector::new(),
             idle: Idle::new(workers),
             shutdown: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -140,6 +149,7 @@ impl<T> Executor<T> {
     /// True when any queue other than `except`'s private ones holds work.
     pub(crate) fn any_work(&self, except: usize) -> bool {
         !self.global.is_empty()
+            || !self.yielded.is_empty()
             || self
                 .workers
                 .iter()
@@ -162,6 +172,7 @@ impl<T> Executor<T> {
     /// Drop every queued task (after the workers exited), breaking `Arc` cycles.
     pub(crate) fn drain(&self) {
         while self.global.pop().is_some() {}
+        while self.yielded.pop().is_some() {}
         for w in self.workers.iter() {
             while w.inject.pop().is_some() {}
         }

@@ -3,15 +3,30 @@
 //! # Work-finding order ([`WorkerLoop::next_task`], [`WorkerLoop::steal`])
 //!
 //! 0. Every [`GLOBAL_POLL_INTERVAL`]th tick: one task from the own inject queue, else one from
-//!    the global queue, *before* local work — so a worker kept busy by local work (a process
-//!    that always returns `Continue`, a ping-pong pair in the LIFO slot) cannot starve them.
+//!    the global queue, else one from the yield queue, *before* local work — so a worker kept
+//!    busy by local work (a ping-pong pair in the LIFO slot, a stream of wake-ups) starves
+//!    none of them.
 //! 1. The LIFO slot (the process most recently woken from this worker), at most
 //!    [`MAX_LIFO_STREAK`] times in a row; then it is moved to the back of the local queue.
 //! 2. The local FIFO queue.
 //! 3. The own inject queue: take one, move up to [`BATCH`]` - 1` more into the local queue.
 //! 4. The global queue: take one, move up to [`BATCH`]` - 1` more.
-//! 5. Steal about half of a victim's local queue, victims scanned from a random start; then
-//!    the global queue once more.
+//! 5. The yield queue (processes that ended their last step still runnable): take *one* — a
+//!    batch would put CPU-bound processes in the local queue ahead of later wake-ups.
+//! 6. Steal about half of a victim's local queue, victims scanned from a random start; then
+//!    the global queue and the yield queue once more.
+//!
+//! # The yield queue ([`requeue_yielded`])
+//!
+//! A process that returns `Continue` — above all a Lua process preempted at the end of its
+//! time slice — goes to the back of the executor-wide yield queue, never to the LIFO slot or
+//! the local queue: every process woken while it ran (a message from outside lands in the
+//! inject queue, one from a local step in the LIFO slot) runs first, so a woken process waits
+//! at most for the rest of the current slice, however many CPU-bound processes share its
+//! worker. CPU-bound processes take turns across all workers in FIFO order (the queue is
+//! shared, which also balances them) and the periodic look of step 0 keeps them from
+//! starving behind a steady stream of short wake-ups. Erlang puts a process that used up its
+//! reductions at the back of its run queue; this is the same with the woken processes first.
 //!
 //! # Idle
 //!
@@ -25,6 +40,7 @@
 use std::cell::{Cell as StdCell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::exec::queue::Local;
 use crate::exec::{Executor, Reason, Task};
@@ -37,6 +53,15 @@ use crate::sync::Ordering::Relaxed;
 /// value: prime, so it does not fall into lockstep with periodic workloads, and rare enough to
 /// keep the local fast path hot.
 pub(crate) const GLOBAL_POLL_INTERVAL: u32 = 61;
+
+/// A worker that keeps requeueing CPU-bound processes (`Continue`) calls `sched_yield` at most
+/// this often. Workers are pinned and, when every process is CPU-bound, never sleep: a thread
+/// outside the pool that needs a CPU (the reactor, a handler thread, a caller waiting for a
+/// reply) would otherwise wait for the kernel to end a worker's time slice (~3 ms under
+/// EEVDF). One syscall per 500 µs of CPU-bound work costs ~0.1 %; when nothing else wants
+/// the CPU it returns at once. The same order as the Lua time slice, so a preempted Lua
+/// process triggers about one.
+pub(crate) const OS_YIELD_INTERVAL: Duration = Duration::from_micros(500);
 
 /// Consecutive runs from the LIFO slot before it yields to the local queue (tokio uses 3): a
 /// ping-pong pair keeps its cache-hot core, other local work still advances.
@@ -71,6 +96,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) send_cache: RefCell<[Option<Task>; SEND_CACHE]>,
     /// Messages sent by the running step, when batching kicked in (see [`Outbox`]).
     pub(crate) outbox: RefCell<Outbox>,
+    /// When this worker last let the OS run another thread (see [`OS_YIELD_INTERVAL`]).
+    pub(crate) os_yield_at: StdCell<Instant>,
 }
 
 /// Write-combining of the messages one step sends.
@@ -191,6 +218,30 @@ pub(crate) fn try_schedule_local(exec: &Executor, task: Task, reason: Reason) ->
     }
 }
 
+/// Queue a process that ended its step still runnable (`Continue`) at the back of the yield
+/// queue (see the module docs). A sleeping worker is woken only when this worker has
+/// something else to run: a lone CPU-bound process just comes back here, without a wake-up.
+/// At most every [`OS_YIELD_INTERVAL`] the worker also yields its CPU to the OS.
+#[inline]
+pub(crate) fn requeue_yielded(exec: &Executor, ctx: &WorkerCtx, task: Task) {
+    let lifo = ctx.lifo.take();
+    let others = lifo.is_some()
+        || ctx.local.len() != 0
+        || !exec.workers[ctx.index].inject.is_empty()
+        || !exec.global.is_empty()
+        || !exec.yielded.is_empty();
+    ctx.lifo.set(lifo);
+    exec.yielded.push(task);
+    if others {
+        exec.notify_work();
+    }
+    let now = Instant::now();
+    if now.duration_since(ctx.os_yield_at.get()) >= OS_YIELD_INTERVAL {
+        ctx.os_yield_at.set(now);
+        std::thread::yield_now();
+    }
+}
+
 /// Aborts the process if dropped during a panic (a runtime invariant broke).
 pub(crate) struct AbortOnPanic;
 
@@ -233,6 +284,7 @@ impl WorkerLoop {
             host_cache: RefCell::new(None),
             send_cache: RefCell::new(Default::default()),
             outbox: RefCell::new(Outbox::default()),
+            os_yield_at: StdCell::new(Instant::now()),
         });
         WorkerLoop {
             handle,
@@ -323,6 +375,9 @@ impl WorkerLoop {
             if let Some(t) = exec.global.pop() {
                 return Some(t);
             }
+            if let Some(t) = exec.yielded.pop() {
+                return Some(t);
+            }
         }
         if let Some(t) = self.ctx.lifo.take() {
             if self.lifo_streak < MAX_LIFO_STREAK {
@@ -345,7 +400,10 @@ impl WorkerLoop {
         if let Some(t) = me.inject.pop_batch_into(&self.ctx.local, BATCH) {
             return Some(t);
         }
-        exec.global.pop_batch_into(&self.ctx.local, BATCH)
+        if let Some(t) = exec.global.pop_batch_into(&self.ctx.local, BATCH) {
+            return Some(t);
+        }
+        exec.yielded.pop()
     }
 
     fn steal(&mut self) -> Option<Task> {
@@ -371,7 +429,10 @@ impl WorkerLoop {
                 }
             }
         }
-        exec.global.pop_batch_into(&self.ctx.local, BATCH)
+        if let Some(t) = exec.global.pop_batch_into(&self.ctx.local, BATCH) {
+            return Some(t);
+        }
+        exec.yielded.pop()
     }
 
     /// Park until notified (see `Executor::park_worker`).

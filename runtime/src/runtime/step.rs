@@ -12,7 +12,8 @@
 //! 5. Upgrade requested → close the old object, `init` the new one, requeue.
 //! 6. Done → exit with the result. Yields → dispatch each through the dispatcher (a handler
 //!    panic is logged; the dropped completer reports "command dropped without completion"),
-//!    then leave RUNNING for BLOCKED. Continue → READY at the back of the local queue.
+//!    then leave RUNNING for BLOCKED. Continue → READY at the back of the yield queue
+//!    ([`requeue_yielded`]: behind every process woken meanwhile).
 //!    Idle → IDLE; Yield → BLOCKED. Leaving RUNNING goes through
 //!    [`StateWord::finish_step`](crate::process::state::StateWord::finish_step), which requeues
 //!    (LIFO slot) when events arrived during the step.
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use crate::dispatch::DispatchCx;
 use crate::error::Error;
 use crate::exec::Task;
-use crate::exec::worker::{CELL_POOL, WorkerCtx};
+use crate::exec::worker::{CELL_POOL, WorkerCtx, requeue_yielded};
 use crate::process::cell::Cell;
 use crate::process::state::{BLOCKED, IDLE, READY};
 use crate::process::{Command, Completer, ProcessCx, Status, StepOutput, Tag};
@@ -123,8 +124,7 @@ pub(crate) fn run_task(handle: &Handle, ctx: &WorkerCtx, cell: Task) {
     match status {
         Status::Continue => {
             if cell.state.finish_step(READY, || cell.queue.has_events()) {
-                ctx.local.push(cell);
-                handle.shared.exec.notify_work();
+                requeue_yielded(&handle.shared.exec, ctx, cell);
             }
         }
         Status::Idle => {

@@ -77,3 +77,42 @@ fn loom_park_two_workers_one_item() {
         assert_eq!(usize::from(r0.is_some()) + usize::from(r1.is_some()), 1);
     });
 }
+
+/// A worker loop that also serves the yield queue (processes that ended a step runnable).
+fn worker_with_yielded(exec: &Executor<u32>, index: usize) -> Option<u32> {
+    let mut searching = false;
+    loop {
+        if exec.is_shutdown() {
+            return None;
+        }
+        if let Some(t) = exec.workers[index]
+            .inject
+            .pop()
+            .or_else(|| exec.global.pop())
+            .or_else(|| exec.yielded.pop())
+        {
+            if searching {
+                exec.idle.transition_from_searching();
+            }
+            return Some(t);
+        }
+        searching = exec.park_worker(index, searching);
+    }
+}
+
+/// A process requeued on the yield queue by a busy worker (`requeue_yielded`: push, then
+/// notify) must reach a worker that is parking concurrently.
+#[test]
+fn loom_park_vs_yield_queue() {
+    loom::model(|| {
+        let (exec, _locals) = Executor::<u32>::new(1);
+        let exec = Arc::new(exec);
+        let e2 = exec.clone();
+        let producer = thread::spawn(move || {
+            e2.yielded.push(3);
+            e2.notify_work();
+        });
+        assert_eq!(worker_with_yielded(&exec, 0), Some(3));
+        producer.join().unwrap();
+    });
+}

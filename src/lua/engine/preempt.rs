@@ -1,31 +1,51 @@
 //! Preemption of Lua code that overruns its time slice.
 //!
 //! A Lua count hook slows the VM down about 2x while it is installed, so it is installed only
-//! on a step that has already run longer than its slice ([`PreemptSettings::slice`]):
+//! on a step that has already run longer than its slice ([`PreemptSettings::slice`], default
+//! [`DEFAULT_SLICE`]):
 //!
 //! 1. Every worker thread that runs Lua has a [`Slot`] (registered on first use): its kernel
 //!    thread id, a step sequence number and the start time of the step in progress (0 = not
 //!    running Lua). [`StepClock::begin`] bumps the sequence and records the start; dropping the
 //!    clock clears it (also on unwinding).
-//! 2. The watchdog thread wakes every [`WATCHDOG_TICK`], and for each slot whose step has run
-//!    longer than the slice marks that step as targeted and sends the worker `SIGURG` with
-//!    `tgkill` (a signal to a thread of this process only; a stale thread id finds no slot and
-//!    does nothing).
+//! 2. The watchdog thread sleeps until the earliest deadline (`start + slice`) of the steps it
+//!    saw running — or one slice when none runs — and for each slot whose step has run longer
+//!    than the slice marks that step as targeted and sends the worker `SIGURG` with `tgkill`
+//!    (a signal to a thread of this process only; a stale thread id finds no slot and does
+//!    nothing). A step is thus preempted at `slice` plus the timer's wake-up latency (tens of
+//!    µs; the watchdog asks for [`WATCHDOG_TIMER_SLACK`]), not at a coarse tick.
 //! 3. The signal handler, on the worker thread, checks that the targeted step is still the
 //!    running one and installs the count hook on the Lua thread currently executing there
 //!    ([`set_running`] tracks it across the engine's resumes and the user's
 //!    `coroutine.resume`/`wrap`). Lua documents `lua_sethook` as callable from a signal
 //!    handler (`ldebug.c`); the handler touches only atomics and const-initialised
 //!    thread-locals, both async-signal-safe.
-//! 4. The hook runs on the Lua thread every `slice` instructions. At a yieldable point it sets
-//!    the preempted flag and yields the thread with no values: the engine sees the flag, puts
-//!    the task back at the head of its queue and ends the step (status `Continue`), so the
-//!    worker serves other processes. At a non-yieldable point (inside a C function such as
-//!    `table.sort`'s comparator) it lets the code continue for up to `max_blocked_fires`
+//! 4. The hook runs on the Lua thread every `budget.slice` instructions. At a yieldable point
+//!    it sets the preempted flag and yields the thread with no values: the engine sees the
+//!    flag and ends the step with status `Continue`; the executor puts the process at the back
+//!    of the yield queue, behind every process woken meanwhile (`docs/scheduler.md` §2), so
+//!    the worker serves the others first. At a non-yieldable point (inside a C function such
+//!    as `table.sort`'s comparator) it lets the code continue for up to `max_blocked_fires`
 //!    firings, then raises `instruction budget exceeded`. A hook left on a thread from an
 //!    earlier step removes itself the next time it fires. It never yields between a blocking
 //!    callback that stored its operation and that callback's marker yield
 //!    ([`set_op_pending`]): the operation may already have queued the task with its results.
+//!
+//! # Idle watchdog
+//!
+//! When no step has begun or run for [`WATCHDOG_IDLE_AFTER`], the watchdog parks instead of
+//! ticking (an idle server wakes nobody). Parking is a store-buffering pair: the watchdog sets
+//! `PARKED` then re-reads every slot's start; [`StepClock::begin`] stores its start then reads
+//! `PARKED` (all `SeqCst`), so either the watchdog sees the step or the step sees the flag and
+//! unparks it.
+//!
+//! # Slice length
+//!
+//! The slice bounds how long a CPU-bound process delays a freshly woken one on the same worker
+//! (Erlang's equivalent: ~2000 reductions, well under a millisecond). It is chosen by
+//! measurement (`docs/decisions/0085-lua-time-slice.md`): shorter slices cost a watchdog
+//! wake-up and a signal per slice per busy worker. `WIPPY_LUA_TIMESLICE` (a Go duration,
+//! e.g. `250us`, `2ms`) overrides the default for the whole process.
 //!
 //! Only `SIGURG` is used (as Go's runtime does): it is ignored by default and no part of wippy
 //! uses out-of-band socket data.
@@ -41,9 +61,28 @@ use mlua::ffi;
 
 use crate::lua::vm::PreemptConfig;
 
-/// How often the watchdog looks at the workers. A step is preempted between `slice` and
-/// `slice + WATCHDOG_TICK` after it started.
-pub const WATCHDOG_TICK: Duration = Duration::from_millis(2);
+/// Default time slice: a step that runs longer is preempted at its next yieldable point.
+/// 500 µs: keeps the p99 delivery latency of a message to a process sharing its worker with
+/// CPU-bound ones under 1 ms, for a measured ~1–2% cost to the CPU-bound processes
+/// (decision 0085).
+pub const DEFAULT_SLICE: Duration = Duration::from_micros(500);
+
+/// Shortest slice accepted from `WIPPY_LUA_TIMESLICE`: below it the watchdog's own wake-ups
+/// and the signals would dominate.
+pub const MIN_SLICE: Duration = Duration::from_micros(50);
+
+/// Shortest sleep of the watchdog between two looks (it never spins).
+pub const WATCHDOG_MIN_SLEEP: Duration = Duration::from_micros(20);
+
+/// Timer slack the watchdog asks for (the Linux default, 50 µs, would make every preemption
+/// up to that late).
+pub const WATCHDOG_TIMER_SLACK: Duration = Duration::from_micros(10);
+
+/// No step for this long → the watchdog parks until the next step begins.
+pub const WATCHDOG_IDLE_AFTER: Duration = Duration::from_millis(50);
+
+/// Environment variable overriding [`DEFAULT_SLICE`].
+pub const SLICE_ENV: &str = "WIPPY_LUA_TIMESLICE";
 
 /// Preemption parameters.
 #[derive(Clone, Copy, Debug)]
@@ -57,9 +96,7 @@ pub struct PreemptSettings {
 impl Default for PreemptSettings {
     fn default() -> Self {
         PreemptSettings {
-            // 10 ms: far above any normal step (µs), short enough that a runaway process
-            // delays the other processes of its worker by at most ~12 ms per slice.
-            slice: Duration::from_millis(10),
+            slice: slice_from_env().unwrap_or(DEFAULT_SLICE),
             budget: PreemptConfig {
                 // After arming, yield within ~1000 instructions (a few µs).
                 slice: 1_000,
@@ -69,6 +106,32 @@ impl Default for PreemptSettings {
             },
         }
     }
+}
+
+/// The slice from [`SLICE_ENV`], if set and valid (an invalid value is reported and ignored).
+fn slice_from_env() -> Option<Duration> {
+    let v = std::env::var(SLICE_ENV).ok()?;
+    match parse_slice(&v) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            log::warn!("{SLICE_ENV}: {e}; using the default {DEFAULT_SLICE:?}");
+            None
+        }
+    }
+}
+
+/// Parse a time slice (a Go duration of at least [`MIN_SLICE`]).
+///
+/// # Errors
+/// Not a Go duration, or shorter than [`MIN_SLICE`].
+pub fn parse_slice(v: &str) -> Result<Duration, String> {
+    let d = crate::config::duration::parse_duration(v).map_err(|e| e.to_string())?;
+    if d < MIN_SLICE {
+        return Err(format!(
+            "time slice {v:?} is shorter than the minimum {MIN_SLICE:?}"
+        ));
+    }
+    Ok(d)
 }
 
 static SETTINGS: OnceLock<PreemptSettings> = OnceLock::new();
@@ -110,7 +173,9 @@ thread_local! {
     static SLOT: Cell<*const Slot> = const { Cell::new(ptr::null()) };
     /// The Lua thread currently executing on this OS thread (null = none).
     static RUNNING: Cell<*mut ffi::lua_State> = const { Cell::new(ptr::null_mut()) };
-    /// Step sequence number at which the hook was installed.
+    /// Sequence number of the step the watchdog asked to preempt (0 = none since this step
+    /// began). While it equals the running step's, every Lua thread this OS thread resumes
+    /// gets the hook ([`set_running`]).
     static ARMED_SEQ: Cell<u64> = const { Cell::new(0) };
     /// Set by the hook when it yielded a thread.
     static PREEMPTED: Cell<bool> = const { Cell::new(false) };
@@ -171,6 +236,11 @@ impl StepClock {
             slot.seq.fetch_add(1, SeqCst);
             slot.start.store(now_ns(), SeqCst);
             BLOCKED.with(|b| b.set(0));
+            ARMED_SEQ.with(|c| c.set(0));
+            // Store-buffering pair with the watchdog's `PARKED = true; re-read starts`.
+            if WATCHDOG_PARKED.load(SeqCst) {
+                wake_watchdog();
+            }
         }
         StepClock { slot, outer }
     }
@@ -185,9 +255,50 @@ impl Drop for StepClock {
 }
 
 /// Record `l` as the Lua thread now executing on this OS thread; returns the previous one.
+///
+/// If the running step was already asked to yield (the signal came while no Lua thread ran,
+/// or while another one did), `l` gets the hook too: a preemption is never lost because the
+/// signal landed in Rust code or the step switched to another coroutine.
 #[inline]
 pub(crate) fn set_running(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
-    RUNNING.with(|c| c.replace(l))
+    let prev = RUNNING.with(|c| c.replace(l));
+    if !l.is_null() && ARMED_SEQ.with(Cell::get) != 0 {
+        arm_if_current(l);
+    }
+    prev
+}
+
+/// Install the hook on `l` if the armed step is the one running.
+#[cold]
+fn arm_if_current(l: *mut ffi::lua_State) {
+    let s = SLOT.with(Cell::get);
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: slots are leaked and never freed.
+    let slot = unsafe { &*s };
+    if ARMED_SEQ.with(Cell::get) == slot.seq.load(Relaxed) && slot.start.load(Relaxed) != 0 {
+        // SAFETY: `l` is a live Lua thread about to run (or to continue running) on this OS
+        // thread; installing a hook on a thread that is not executing is always allowed.
+        unsafe { install_hook(l) };
+    }
+}
+
+/// Install the count hook on `l`.
+///
+/// # Safety
+/// `l` is a live Lua thread of a state owned by this OS thread right now.
+unsafe fn install_hook(l: *mut ffi::lua_State) {
+    // SAFETY: per the function's contract; `lua_sethook` is async-signal-safe (see the
+    // module docs).
+    unsafe {
+        ffi::lua_sethook(
+            l,
+            Some(hook),
+            ffi::LUA_MASKCOUNT,
+            settings().budget.slice.max(1) as c_int,
+        )
+    };
 }
 
 /// True (and cleared) if the hook preempted a thread since the last call.
@@ -208,47 +319,129 @@ pub(crate) fn preempt_pending() -> bool {
     PREEMPTED.with(Cell::get)
 }
 
+/// The watchdog is parked (idle) and wants an unpark when a step begins.
+static WATCHDOG_PARKED: AtomicBool = AtomicBool::new(false);
+/// The watchdog thread, for unparking.
+static WATCHDOG_THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+
+#[cold]
+fn wake_watchdog() {
+    if WATCHDOG_PARKED.swap(false, SeqCst)
+        && let Some(t) = WATCHDOG_THREAD.get()
+    {
+        t.unpark();
+    }
+}
+
 fn start_watchdog() {
     WATCHDOG.call_once(|| {
         install_signal_handler();
         let _ = base();
-        std::thread::Builder::new()
+        let t = std::thread::Builder::new()
             .name("wippy-lua-watchdog".into())
             .spawn(watchdog_loop)
             .expect("spawn lua watchdog thread");
+        let _ = WATCHDOG_THREAD.set(t.thread().clone());
     });
 }
 
-fn watchdog_loop() {
-    let slice = settings().slice.as_nanos() as u64;
-    loop {
-        std::thread::sleep(WATCHDOG_TICK);
-        let now = now_ns();
-        let slots: Vec<&'static Slot> = SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for s in slots {
-            if !s.alive.load(SeqCst) {
-                continue;
-            }
-            let seq = s.seq.load(SeqCst);
-            let start = s.start.load(SeqCst);
-            if start == 0 || s.seq.load(SeqCst) != seq || now.saturating_sub(start) < slice {
-                continue;
-            }
-            if s.target.swap(seq, SeqCst) == seq {
-                continue; // already signalled for this step
-            }
-            // SAFETY: tgkill with our own pid only reaches threads of this process; a thread id
-            // that was reused by a new thread of ours reaches a handler that finds no matching
-            // step and does nothing.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_tgkill,
-                    libc::getpid(),
-                    s.tid.load(SeqCst),
-                    libc::SIGURG,
-                );
-            }
+/// What one look at the slots found.
+struct Scan {
+    /// Earliest deadline (ns) of a running step not yet past its slice.
+    next: Option<u64>,
+    /// Sum of the slots' step sequence numbers (changes whenever any step begins).
+    seqs: u64,
+    /// Some slot is running a step.
+    running: bool,
+}
+
+/// Signal every step past its slice; report the next deadline.
+fn scan(slots: &[&'static Slot], slice: u64) -> Scan {
+    let now = now_ns();
+    let mut out = Scan {
+        next: None,
+        seqs: 0,
+        running: false,
+    };
+    for s in slots {
+        if !s.alive.load(SeqCst) {
+            continue;
         }
+        let seq = s.seq.load(SeqCst);
+        out.seqs = out.seqs.wrapping_add(seq);
+        let start = s.start.load(SeqCst);
+        if start == 0 || s.seq.load(SeqCst) != seq {
+            continue;
+        }
+        out.running = true;
+        let deadline = start.saturating_add(slice);
+        if now < deadline {
+            out.next = Some(out.next.map_or(deadline, |n| n.min(deadline)));
+            continue;
+        }
+        if s.target.swap(seq, SeqCst) == seq {
+            continue; // already signalled for this step
+        }
+        // SAFETY: tgkill with our own pid only reaches threads of this process; a thread id
+        // that was reused by a new thread of ours reaches a handler that finds no matching
+        // step and does nothing.
+        unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                s.tid.load(SeqCst),
+                libc::SIGURG,
+            );
+        }
+    }
+    out
+}
+
+fn watchdog_loop() {
+    set_timer_slack(WATCHDOG_TIMER_SLACK);
+    let slice = settings().slice.as_nanos() as u64;
+    let idle_after = WATCHDOG_IDLE_AFTER.as_nanos() as u64;
+    let min_sleep = WATCHDOG_MIN_SLEEP.as_nanos() as u64;
+    let (mut last_seqs, mut quiet_since) = (0u64, now_ns());
+    loop {
+        let slots: Vec<&'static Slot> = SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sc = scan(&slots, slice);
+        let now = now_ns();
+        if sc.running || sc.seqs != last_seqs {
+            last_seqs = sc.seqs;
+            quiet_since = now;
+        } else if now.saturating_sub(quiet_since) >= idle_after {
+            // Idle: park until a step begins (see the module docs for the flag protocol).
+            WATCHDOG_PARKED.store(true, SeqCst);
+            let busy = slots
+                .iter()
+                .any(|s| s.alive.load(SeqCst) && s.start.load(SeqCst) != 0);
+            if !busy {
+                while WATCHDOG_PARKED.load(SeqCst) {
+                    std::thread::park();
+                }
+            }
+            WATCHDOG_PARKED.store(false, SeqCst);
+            quiet_since = now_ns();
+            continue;
+        }
+        let wake = sc.next.unwrap_or(now + slice).max(now + min_sleep);
+        std::thread::sleep(Duration::from_nanos(wake - now));
+    }
+}
+
+/// Ask for `slack` timer slack on this thread. Best effort.
+fn set_timer_slack(slack: Duration) {
+    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long by value and only changes the calling
+    // thread's timer slack; no pointer is passed and no memory is touched.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_TIMERSLACK,
+            slack.as_nanos() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
     }
 }
 
@@ -277,19 +470,17 @@ extern "C" fn on_signal(_sig: c_int) {
         let slot = unsafe { &*s };
         let seq = slot.seq.load(SeqCst);
         let l = RUNNING.with(Cell::get);
-        if slot.target.load(SeqCst) == seq && slot.start.load(SeqCst) != 0 && !l.is_null() {
+        if slot.target.load(SeqCst) == seq && slot.start.load(SeqCst) != 0 {
+            // Armed even when no Lua thread runs right now: the next one resumed in this
+            // step gets the hook from `set_running`.
             ARMED_SEQ.with(|c| c.set(seq));
-            // SAFETY: `l` is the Lua thread executing on this OS thread right now (or one
-            // suspended by it), alive for the duration of its resume; Lua documents
-            // `lua_sethook` as safe to call from a signal handler interrupting that thread.
-            unsafe {
-                ffi::lua_sethook(
-                    l,
-                    Some(hook),
-                    ffi::LUA_MASKCOUNT,
-                    settings().budget.slice.max(1) as c_int,
-                )
-            };
+            if !l.is_null() {
+                // SAFETY: `l` is the Lua thread executing on this OS thread right now (or one
+                // suspended by it), alive for the duration of its resume; Lua documents
+                // `lua_sethook` as safe to call from a signal handler interrupting that
+                // thread.
+                unsafe { install_hook(l) };
+            }
         }
     }
     // SAFETY: as above.
@@ -298,10 +489,10 @@ extern "C" fn on_signal(_sig: c_int) {
 
 unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {
     let s = SLOT.with(Cell::get);
-    // SAFETY: slots are leaked and never freed.
     let current = if s.is_null() {
         0
     } else {
+        // SAFETY: slots are leaked and never freed.
         unsafe { &*s }.seq.load(Relaxed)
     };
     if ARMED_SEQ.with(Cell::get) != current {
