@@ -50,6 +50,12 @@ use crate::lua::vm::LuaState;
 use crate::system::CallRequest;
 use crate::system::process_manager::context_of;
 
+
+/// Preemptions after which a process is reported (warning with PID and traceback) as a likely
+/// runaway: ≈ 1 s of CPU at the default 500 µs slice. A single preemption is normal for
+/// CPU-heavy work with short slices and is only logged at debug level.
+const RUNAWAY_REPORT_AFTER: u64 = 2000;
+
 /// The shared reply slot of a function call (the pool takes it back if the spawn fails).
 pub(crate) type ReplySlot = Arc<Mutex<Option<Reply>>>;
 
@@ -302,6 +308,13 @@ fn run(
                     cell.borrow_mut().queue.push_front(tid);
                     *preemptions += 1;
                     if *preemptions == 1 {
+                        let c = cell.borrow();
+                        log::debug!(
+                            pid:% = c.pid, entry = c.entry.id.as_str();
+                            "lua process preempted at the end of its time slice"
+                        );
+                    }
+                    if *preemptions == RUNAWAY_REPORT_AFTER {
                         let thread = cell.borrow().tasks.get(tid).map(|t| t.thread.clone());
                         let tb = thread
                             .map(|t| task::suspended_traceback(lua, &t))
@@ -309,7 +322,7 @@ fn run(
                         let c = cell.borrow();
                         log::warn!(
                             pid:% = c.pid, entry = c.entry.id.as_str(), traceback = tb.as_str();
-                            "lua process exceeded its time slice and was preempted"
+                            "lua process has run for many time slices without blocking (runaway?); preempted"
                         );
                     }
                     return Ok(Flow::Preempted);
