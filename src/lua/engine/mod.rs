@@ -31,6 +31,7 @@ pub mod channel;
 pub mod code;
 pub mod core;
 pub mod coro;
+pub mod jobs;
 pub mod kinds;
 pub mod mailbox;
 pub mod message;

@@ -590,12 +590,9 @@ fn apply_op(
             c.waits.insert(tag, Wait { task: tid, conv });
             drop(c);
             let done = cx.completer(tag);
-            std::thread::Builder::new()
-                .name("wippy-lua-job".into())
-                .spawn(move || {
-                    done.complete(job());
-                })
-                .map_err(|e| Error::internal(format!("starting a blocking job: {e}")))?;
+            super::jobs::submit(Box::new(move || {
+                done.complete(job());
+            }))?;
         }
     }
     Ok(())

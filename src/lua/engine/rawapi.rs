@@ -48,6 +48,27 @@ pub(crate) unsafe fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
     }
 }
 
+/// The transfer value of a scalar (nil, boolean, number, string — or a value with no transfer
+/// form: functions, threads, light userdata become nil) at `idx`; `None` for tables and
+/// userdata, which need [`value_at`]. Never raises, never touches mlua.
+pub(crate) unsafe fn scalar_at(l: *mut ffi::lua_State, idx: c_int) -> Option<Value> {
+    // SAFETY: reading scalars does not allocate (strings are read, never converted).
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNIL | ffi::LUA_TNONE => Some(Value::Nil),
+            ffi::LUA_TBOOLEAN => Some(Value::Bool(ffi::lua_toboolean(l, idx) != 0)),
+            ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
+                Value::Int(ffi::lua_tointegerx(l, idx, std::ptr::null_mut()))
+            } else {
+                Value::Float(ffi::lua_tonumberx(l, idx, std::ptr::null_mut()))
+            }),
+            ffi::LUA_TSTRING => Some(Value::Str(Bytes::from_slice(str_at(l, idx)))),
+            ffi::LUA_TFUNCTION | ffi::LUA_TTHREAD | ffi::LUA_TLIGHTUSERDATA => Some(Value::Nil),
+            _ => None,
+        }
+    }
+}
+
 /// Convert the stack value at `idx` of `l` to a transferable value (deep copy for tables, via
 /// `convert::from_lua`).
 pub(crate) unsafe fn value_at(
@@ -55,30 +76,12 @@ pub(crate) unsafe fn value_at(
     l: *mut ffi::lua_State,
     idx: c_int,
 ) -> Result<Value, Error> {
-    // SAFETY: reading scalars does not allocate (strings are read, never converted); other
-    // values are copied to the main stack and popped into an mlua value.
+    // SAFETY: scalars are read in place; other values are copied to the main stack and
+    // popped into an mlua value.
     unsafe {
-        match ffi::lua_type(l, idx) {
-            ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(Value::Nil),
-            ffi::LUA_TBOOLEAN => Ok(Value::Bool(ffi::lua_toboolean(l, idx) != 0)),
-            ffi::LUA_TNUMBER => {
-                if ffi::lua_isinteger(l, idx) != 0 {
-                    Ok(Value::Int(ffi::lua_tointegerx(
-                        l,
-                        idx,
-                        std::ptr::null_mut(),
-                    )))
-                } else {
-                    Ok(Value::Float(ffi::lua_tonumberx(
-                        l,
-                        idx,
-                        std::ptr::null_mut(),
-                    )))
-                }
-            }
-            ffi::LUA_TSTRING => Ok(Value::Str(Bytes::from_slice(str_at(l, idx)))),
-            ffi::LUA_TFUNCTION | ffi::LUA_TTHREAD | ffi::LUA_TLIGHTUSERDATA => Ok(Value::Nil),
-            _ => {
+        match scalar_at(l, idx) {
+            Some(v) => Ok(v),
+            None => {
                 let v = lua_value_at(lua, l, idx).map_err(|e| errors::lua_error_to_rt(&e))?;
                 convert::from_lua(&v)
             }
@@ -92,6 +95,7 @@ pub(crate) unsafe fn lua_value_at(
     l: *mut ffi::lua_State,
     idx: c_int,
 ) -> mlua::Result<LuaValue> {
+    // SAFETY: `idx` is a valid index of `l` (caller contract); lua_absindex only reads the top.
     let idx = unsafe { ffi::lua_absindex(l, idx) };
     lua.exec_raw_lua(|raw| {
         // SAFETY: `l` and `raw.state()` belong to the same state; one value is moved and popped.

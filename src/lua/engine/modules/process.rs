@@ -171,13 +171,31 @@ unsafe extern "C-unwind" fn send(l: *mut ffi::lua_State) -> c_int {
         }
         let topic = String::from_utf8_lossy(topic).into_owned();
         let dest = rawapi::str_at(l, 1);
-        let lua = match with_core(|c| c.lua.clone()) {
-            Ok(lua) => lua,
-            Err(e) => return rawapi::push_nil_err(l, Error::internal(e.message())),
-        };
+        // Scalars are converted in place; the mlua handle is fetched only for a table or
+        // userdata payload.
         let mut payloads = Vec::with_capacity((top - 2).max(0) as usize);
+        let mut lua: Option<Lua> = None;
         for i in 3..=top {
-            match rawapi::value_at(&lua, l, i) {
+            let v = match rawapi::scalar_at(l, i) {
+                Some(v) => Ok(v),
+                None => {
+                    if lua.is_none() {
+                        match with_core(|c| c.lua.clone()) {
+                            Ok(h) => lua = Some(h),
+                            Err(e) => {
+                                drop(payloads);
+                                drop(topic);
+                                return rawapi::push_nil_err(l, Error::internal(e.message()));
+                            }
+                        }
+                    }
+                    match &lua {
+                        Some(h) => rawapi::value_at(h, l, i),
+                        None => Err(Error::internal("no Lua handle")),
+                    }
+                }
+            };
+            match v {
                 Ok(v) => payloads.push(v),
                 Err(e) => {
                     drop(payloads);
@@ -415,7 +433,7 @@ fn set_options(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         let (k, v) = pair?;
         let key = match &k {
             LuaValue::String(s) => s.to_string_lossy(),
-            other => format!("{}", other.type_name()),
+            other => other.type_name().to_string(),
         };
         match key.as_str() {
             "trap_links" => match v {
