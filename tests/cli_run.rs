@@ -70,9 +70,10 @@ impl Running {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    let stacks = thread_dump(self.child.id());
                     let _ = self.child.kill();
                     panic!(
-                        "no line containing {needle:?}; saw:\n{}",
+                        "no line containing {needle:?}; saw:\n{}\n{stacks}",
                         self.seen.join("\n")
                     );
                 }
@@ -94,8 +95,15 @@ impl Running {
                 break s;
             }
             if Instant::now() > deadline {
+                let stacks = thread_dump(self.child.id());
                 let _ = self.child.kill();
-                panic!("wippy did not exit; saw:\n{}", self.seen.join("\n"));
+                while let Ok(l) = self.lines.try_recv() {
+                    self.seen.push(l);
+                }
+                panic!(
+                    "wippy did not exit; saw:\n{}\n{stacks}",
+                    self.seen.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -104,6 +112,45 @@ impl Running {
         }
         (status, self.seen)
     }
+}
+
+/// Diagnostics for a child that hangs: every thread's state and kernel wait channel from
+/// `/proc`, plus user-space backtraces from `gdb` when it is installed.
+fn thread_dump(pid: u32) -> String {
+    let mut out = format!("--- threads of wippy pid {pid} ---\n");
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let dir = t.path();
+            let read = |f: &str| {
+                std::fs::read_to_string(dir.join(f))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            let stat = read("stat");
+            // Fields after the parenthesised name: state is the first.
+            let state = stat
+                .rsplit_once(") ")
+                .map_or("?", |(_, rest)| rest.split(' ').next().unwrap_or("?"))
+                .to_string();
+            out.push_str(&format!(
+                "tid {} {:?} state {state} wchan {}\n",
+                t.file_name().to_string_lossy(),
+                read("comm"),
+                read("wchan")
+            ));
+        }
+    }
+    match Command::new("gdb")
+        .args(["-p", &pid.to_string(), "-batch", "-nx"])
+        .args(["-ex", "set pagination off", "-ex", "thread apply all bt"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => out.push_str(&String::from_utf8_lossy(&o.stdout)),
+        Err(e) => out.push_str(&format!("(no gdb backtraces: {e})\n")),
+    }
+    out
 }
 
 fn project(index: &str, config: Option<&str>) -> tempfile::TempDir {

@@ -244,6 +244,11 @@ fn process_service_restarts_crashed_children_and_stops_with_cancel() {
         let c = child(&sup);
         c.len() == 1 && c[0] != first[0]
     });
+    // The new child exists while `start` is still returning: the supervisor loop records
+    // Running only after that, so wait for the state instead of sampling it once.
+    wait_until(Duration::from_secs(30), || {
+        sup.state("app:svc").unwrap().status == Status::Running
+    });
     let st = sup.state("app:svc").unwrap();
     assert_eq!(st.status, Status::Running);
     assert_eq!(st.retry_count, 1);
