@@ -75,10 +75,6 @@ fn fault_lua_short() {
     // gives up after ~1 s), then take the topology's size as the baseline.
     std::thread::sleep(Duration::from_millis(1500));
     let baseline = topo.graph().len();
-    // Let the app's own supervised services settle (the supervision suite's flaky service
-    // gives up after ~1 s), then take the topology's size as the baseline.
-    std::thread::sleep(Duration::from_millis(1500));
-    let baseline = topo.graph().len();
     let acks: Arc<Mutex<HashSet<(Pid, i64)>>> = Arc::default();
     let starts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (a2, s2) = (acks.clone(), starts.clone());

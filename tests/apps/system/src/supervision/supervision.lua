@@ -60,14 +60,29 @@ end
 
 -- service.start / service.stop bus commands: dependencies start first, dependents stop first.
 function M.dependency_order()
+  -- The supervisor's own start order, from its state events: a dependent starts only after
+  -- its dependency is running. (The services' "start" log lines come from the processes'
+  -- first steps, which may run in any order once they are spawned.)
+  local sub = events.subscribe("supervisor", "service.update")
+  local ch = sub:channel()
   events.send("supervisor", "service.start", "supervision:d1")
-  local starts = wait_entries(nil, "start", 0)
-  starts = wait_entries("d1", "start", 1)
-  local order = {}
-  for _, e in ipairs(entries(nil, "start")) do
-    if e.tag == "d1" or e.tag == "d2" or e.tag == "d3" then order[#order + 1] = e.tag end
+  local deps = {d1 = {"d2"}, d2 = {"d3"}, d3 = {}}
+  local order, running = {}, {}
+  while #order < 3 or not running["supervision:d1"] do
+    local ev = t.recv(ch, "5s", "service.update")
+    local name = ev.path and ev.path:match("^supervision:(d%d)$")
+    if name and ev.data.status == "starting" then
+      for _, dep in ipairs(deps[name]) do
+        t.eq(running["supervision:" .. dep], true, name .. " started before " .. dep .. " ran")
+      end
+      order[#order + 1] = name
+    elseif name and ev.data.status == "running" then
+      running[ev.path] = true
+    end
   end
+  sub:close()
   t.eq(table.concat(order, ","), "d3,d2,d1", "start order")
+  local starts = wait_entries("d1", "start", 1)
   events.send("supervisor", "service.stop", "supervision:d3")
   wait_entries("d3", "stop", 1)
   order = {}
