@@ -5,6 +5,11 @@
 //! the spawn options; the topology's lifecycle hook applies them.) Added to the engine's `process` table through the module
 //! registry's extension hook ([`install`]).
 //!
+//! Every function is a light C function ([`rawfn`]: no Lua allocation per state), and
+//! `process.registry` is built on first access by an `__index` on the `process` table, then
+//! frozen and cached in it (until then `pairs(process)` does not list it): an idle process
+//! that never names a process pays neither the table nor its interned key strings.
+//!
 //! All of these are immediate operations on the topology (no yield: the original dispatched
 //! commands 3–8 and resumed at once; here the call completes in place).
 //!
@@ -66,7 +71,7 @@ use crate::lua::engine::rawfn;
 use crate::lua::engine::yields::{self, ret1};
 use crate::lua::modules::errors::{nil_err, nil_error};
 use crate::lua::modules::extend_module;
-use crate::lua::vm::raise;
+use crate::lua::vm::{raise, readonly};
 use crate::system::System;
 use crate::system::names::Scope;
 use crate::system::process_manager::{NameResolver, ProcessManager, StartOptions, StartRequest};
@@ -154,11 +159,32 @@ fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
     rawfn::set(lua, t, "unlink", crate::lua_fn!(unlink))?;
     rawfn::set(lua, t, "cancel", crate::lua_fn!(cancel))?;
     rawfn::set(lua, t, "terminate", crate::lua_fn!(terminate))?;
-    t.raw_set("registry", registry_table(lua)?)?;
+    // `process.registry` is built on first access (`__index`), then cached in the table:
+    // its fields would add 7 interned strings and a table to every state.
+    let mt = lua.create_table_with_capacity(0, 1)?;
+    rawfn::set(lua, &mt, "__index", crate::lua_fn!(lazy_field))?;
+    readonly::set_readonly(lua, &mt, true)?;
+    t.set_metatable(Some(mt))?;
     rawfn::set(lua, t, "upgrade", crate::lua_fn!(upgrade))?;
     rawfn::set(lua, t, "with_context", crate::lua_fn!(with_context))?;
     rawfn::set(lua, t, "with_options", crate::lua_fn!(with_options))?;
     Ok(())
+}
+
+/// `__index` of the `process` table: builds, freezes and caches `process.registry`.
+fn lazy_field(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (Some(LuaValue::Table(t)), Some(LuaValue::String(k))) = (args.front(), args.get(1)) else {
+        return Ok(ret1(LuaValue::Nil));
+    };
+    if k.as_bytes() != b"registry" {
+        return Ok(ret1(LuaValue::Nil));
+    }
+    let reg = readonly::freeze(lua, LuaValue::Table(registry_table(lua)?))?;
+    readonly::set_readonly(lua, t, false)?;
+    let r = t.raw_set("registry", &reg);
+    readonly::set_readonly(lua, t, true)?;
+    r?;
+    Ok(ret1(reg))
 }
 
 fn monitor(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
