@@ -33,6 +33,7 @@ use wippy_rt::{BusEvent, Error, Handle, Kind, Package, Pid, Subscription, Value}
 use crate::lua::convert;
 use crate::lua::engine::core::{SubMode, with_core};
 use crate::lua::engine::mailbox;
+use crate::lua::engine::rawfn;
 use crate::lua::engine::yields::{self, ret1};
 use crate::lua::modules::errors::{nil_err, nil_error};
 use crate::lua::modules::register_module;
@@ -377,11 +378,11 @@ fn send(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     Ok(ret1(LuaValue::Boolean(true)))
 }
 
-/// The `events` table.
+/// The `events` table: light C functions ([`rawfn`]), no Lua allocation per function.
 fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 2)?;
-    t.raw_set("subscribe", raise::function(lua, subscribe)?)?;
-    t.raw_set("send", raise::function(lua, send)?)?;
+    rawfn::set(lua, &t, "subscribe", crate::lua_fn!(subscribe))?;
+    rawfn::set(lua, &t, "send", crate::lua_fn!(send))?;
     Ok(LuaValue::Table(t))
 }
 

@@ -5,6 +5,11 @@
 //! the spawn options; the topology's lifecycle hook applies them.) Added to the engine's `process` table through the module
 //! registry's extension hook ([`install`]).
 //!
+//! Every function is a light C function ([`rawfn`]: no Lua allocation per state), and
+//! `process.registry` is built on first access by an `__index` on the `process` table, then
+//! frozen and cached in it (until then `pairs(process)` does not list it): an idle process
+//! that never names a process pays neither the table nor its interned key strings.
+//!
 //! All of these are immediate operations on the topology (no yield: the original dispatched
 //! commands 3–8 and resumed at once; here the call completes in place).
 //!
@@ -66,7 +71,7 @@ use crate::lua::engine::rawfn;
 use crate::lua::engine::yields::{self, ret1};
 use crate::lua::modules::errors::{nil_err, nil_error};
 use crate::lua::modules::extend_module;
-use crate::lua::vm::raise;
+use crate::lua::vm::{raise, readonly};
 use crate::system::System;
 use crate::system::names::Scope;
 use crate::system::process_manager::{NameResolver, ProcessManager, StartOptions, StartRequest};
@@ -145,72 +150,89 @@ fn extend_system(lua: &Lua, t: &Table) -> mlua::Result<()> {
     t.raw_set("supervisor", sup)
 }
 
-/// Add the functions to a freshly built `process` table.
+/// Add the functions to a freshly built `process` table: light C functions only
+/// ([`rawfn`]), so they cost a table slot each and no Lua allocation per state.
 fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
-    t.raw_set(
-        "monitor",
-        raise::function(lua, |lua, args| {
-            edge(lua, &args, "monitor", |t, me, to| t.monitor(me, to))
-        })?,
-    )?;
-    t.raw_set(
-        "unmonitor",
-        raise::function(lua, |lua, args| {
-            edge(lua, &args, "unmonitor", |t, me, to| {
-                t.unmonitor(me, to);
-                Ok(())
-            })
-        })?,
-    )?;
-    t.raw_set(
-        "link",
-        raise::function(lua, |lua, args| {
-            edge(lua, &args, "link", |t, me, to| t.link(me, to))
-        })?,
-    )?;
-    t.raw_set(
-        "unlink",
-        raise::function(lua, |lua, args| {
-            edge(lua, &args, "unlink", |t, me, to| {
-                t.unlink(me, to);
-                Ok(())
-            })
-        })?,
-    )?;
-    t.raw_set("cancel", raise::function(lua, cancel)?)?;
-    t.raw_set(
-        "terminate",
-        raise::function(lua, |lua, args| {
-            edge(lua, &args, "terminate", |t, _, to| t.terminate(to))
-        })?,
-    )?;
-    t.raw_set("registry", registry_table(lua)?)?;
+    rawfn::set(lua, t, "monitor", crate::lua_fn!(monitor))?;
+    rawfn::set(lua, t, "unmonitor", crate::lua_fn!(unmonitor))?;
+    rawfn::set(lua, t, "link", crate::lua_fn!(link))?;
+    rawfn::set(lua, t, "unlink", crate::lua_fn!(unlink))?;
+    rawfn::set(lua, t, "cancel", crate::lua_fn!(cancel))?;
+    rawfn::set(lua, t, "terminate", crate::lua_fn!(terminate))?;
+    // `process.registry` is built on first access (`__index`), then cached in the table:
+    // its fields would add 7 interned strings and a table to every state.
+    let mt = lua.create_table_with_capacity(0, 1)?;
+    rawfn::set(lua, &mt, "__index", crate::lua_fn!(lazy_field))?;
+    readonly::set_readonly(lua, &mt, true)?;
+    t.set_metatable(Some(mt))?;
     rawfn::set(lua, t, "upgrade", crate::lua_fn!(upgrade))?;
-    t.raw_set(
-        "with_context",
-        raise::function(lua, |lua, args| {
-            let tbl = match table_arg(lua, &args, 0, "with_context") {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
-            let mut sp = Spawner::inherit()?;
-            merge_pairs(&mut sp.context, &tbl)?;
-            Ok(ret1(LuaValue::UserData(lua.create_userdata(sp)?)))
-        })?,
-    )?;
-    t.raw_set(
-        "with_options",
-        raise::function(lua, |lua, args| {
-            let tbl = match table_arg(lua, &args, 0, "with_options") {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
-            let mut sp = Spawner::inherit()?;
-            merge_pairs(&mut sp.options, &tbl)?;
-            Ok(ret1(LuaValue::UserData(lua.create_userdata(sp)?)))
-        })?,
-    )?;
+    rawfn::set(lua, t, "with_context", crate::lua_fn!(with_context))?;
+    rawfn::set(lua, t, "with_options", crate::lua_fn!(with_options))?;
     Ok(())
+}
+
+/// `__index` of the `process` table: builds, freezes and caches `process.registry`.
+fn lazy_field(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (Some(LuaValue::Table(t)), Some(LuaValue::String(k))) = (args.front(), args.get(1)) else {
+        return Ok(ret1(LuaValue::Nil));
+    };
+    if k.as_bytes() != b"registry" {
+        return Ok(ret1(LuaValue::Nil));
+    }
+    let reg = readonly::freeze(lua, LuaValue::Table(registry_table(lua)?))?;
+    readonly::set_readonly(lua, t, false)?;
+    let r = t.raw_set("registry", &reg);
+    readonly::set_readonly(lua, t, true)?;
+    r?;
+    Ok(ret1(reg))
+}
+
+fn monitor(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    edge(lua, &args, "monitor", |t, me, to| t.monitor(me, to))
+}
+
+fn unmonitor(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    edge(lua, &args, "unmonitor", |t, me, to| {
+        t.unmonitor(me, to);
+        Ok(())
+    })
+}
+
+fn link(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    edge(lua, &args, "link", |t, me, to| t.link(me, to))
+}
+
+fn unlink(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    edge(lua, &args, "unlink", |t, me, to| {
+        t.unlink(me, to);
+        Ok(())
+    })
+}
+
+fn terminate(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    edge(lua, &args, "terminate", |t, _, to| t.terminate(to))
+}
+
+/// `process.with_context(tbl)`: a Spawner carrying the caller's context merged with `tbl`.
+fn with_context(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let tbl = match table_arg(lua, &args, 0, "with_context") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut sp = Spawner::inherit()?;
+    merge_pairs(&mut sp.context, &tbl)?;
+    spawner_value(lua, sp)
+}
+
+/// `process.with_options(tbl)`: a Spawner with the lifecycle attributes of `tbl`.
+fn with_options(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let tbl = match table_arg(lua, &args, 0, "with_options") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut sp = Spawner::inherit()?;
+    merge_pairs(&mut sp.options, &tbl)?;
+    spawner_value(lua, sp)
 }
 
 // ===== helpers =====
@@ -506,85 +528,85 @@ fn registry_table(lua: &Lua) -> mlua::Result<Table> {
     reg.raw_set("CONSISTENT", 1)?;
     reg.raw_set("EVENTUAL", 2)?;
     reg.raw_set("STRONG", 3)?;
-    reg.raw_set(
-        "register",
-        raise::function(lua, |lua, args| {
-            let name = match str_arg(lua, &args, 0, "register") {
-                Ok(s) => s,
-                Err(r) => return r,
-            };
-            let (me, topo) = match current() {
-                Ok(x) => x,
-                Err(e) => return raise::raise_msg(lua, e.message()),
-            };
-            let mut scope = Scope::Local;
-            let mut pid = me;
-            for v in args.iter().skip(1).take(2) {
-                match v {
-                    LuaValue::Nil => {}
-                    LuaValue::String(s) => match Pid::parse(&s.to_string_lossy()) {
-                        Ok(p) => pid = p,
-                        Err(e) => return nil_error(lua, e.wrap("invalid pid")),
-                    },
-                    other => match scope_of(other) {
-                        Ok(s) => scope = s,
-                        Err(e) => return nil_error(lua, e),
-                    },
-                }
-            }
-            match topo.names().register_in(scope, &name, &pid) {
-                Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
-                Err(e) => nil_error(lua, e),
-            }
-        })?,
-    )?;
-    reg.raw_set(
-        "lookup",
-        raise::function(lua, |lua, args| {
-            let name = match str_arg(lua, &args, 0, "lookup") {
-                Ok(s) => s,
-                Err(r) => return r,
-            };
-            if let Some(v) = args.get(1).filter(|v| !v.is_nil())
-                && let Err(e) = scope_of(v).and_then(|s| s.require_local())
-            {
-                return nil_error(lua, e);
-            }
-            let (_, topo) = match current() {
-                Ok(x) => x,
-                Err(e) => return raise::raise_msg(lua, e.message()),
-            };
-            match topo.names().lookup(&name) {
-                Ok(p) => Ok(ret1(LuaValue::String(lua.create_string(p.as_str())?))),
-                Err(e) => nil_error(lua, e),
-            }
-        })?,
-    )?;
-    reg.raw_set(
-        "unregister",
-        raise::function(lua, |lua, args| {
-            let name = match str_arg(lua, &args, 0, "unregister") {
-                Ok(s) => s,
-                Err(r) => return r,
-            };
-            let scope = match args.get(1).filter(|v| !v.is_nil()) {
-                Some(v) => match scope_of(v) {
-                    Ok(s) => s,
-                    Err(e) => return nil_error(lua, e),
-                },
-                None => Scope::Local,
-            };
-            let (_, topo) = match current() {
-                Ok(x) => x,
-                Err(e) => return raise::raise_msg(lua, e.message()),
-            };
-            match topo.names().unregister_in(scope, &name) {
-                Ok(b) => Ok(ret1(LuaValue::Boolean(b))),
-                Err(e) => nil_error(lua, e),
-            }
-        })?,
-    )?;
+    rawfn::set(lua, &reg, "register", crate::lua_fn!(register))?;
+    rawfn::set(lua, &reg, "lookup", crate::lua_fn!(lookup))?;
+    rawfn::set(lua, &reg, "unregister", crate::lua_fn!(unregister))?;
     Ok(reg)
+}
+
+/// `process.registry.register(name[, pid|scope[, scope|pid]])`.
+fn register(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let name = match str_arg(lua, &args, 0, "register") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (me, topo) = match current() {
+        Ok(x) => x,
+        Err(e) => return raise::raise_msg(lua, e.message()),
+    };
+    let mut scope = Scope::Local;
+    let mut pid = me;
+    for v in args.iter().skip(1).take(2) {
+        match v {
+            LuaValue::Nil => {}
+            LuaValue::String(s) => match Pid::parse(&s.to_string_lossy()) {
+                Ok(p) => pid = p,
+                Err(e) => return nil_error(lua, e.wrap("invalid pid")),
+            },
+            other => match scope_of(other) {
+                Ok(s) => scope = s,
+                Err(e) => return nil_error(lua, e),
+            },
+        }
+    }
+    match topo.names().register_in(scope, &name, &pid) {
+        Ok(()) => Ok(ret1(LuaValue::Boolean(true))),
+        Err(e) => nil_error(lua, e),
+    }
+}
+
+/// `process.registry.lookup(name[, scope])`.
+fn lookup(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let name = match str_arg(lua, &args, 0, "lookup") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(v) = args.get(1).filter(|v| !v.is_nil())
+        && let Err(e) = scope_of(v).and_then(|s| s.require_local())
+    {
+        return nil_error(lua, e);
+    }
+    let (_, topo) = match current() {
+        Ok(x) => x,
+        Err(e) => return raise::raise_msg(lua, e.message()),
+    };
+    match topo.names().lookup(&name) {
+        Ok(p) => Ok(ret1(LuaValue::String(lua.create_string(p.as_str())?))),
+        Err(e) => nil_error(lua, e),
+    }
+}
+
+/// `process.registry.unregister(name[, scope])`.
+fn unregister(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let name = match str_arg(lua, &args, 0, "unregister") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let scope = match args.get(1).filter(|v| !v.is_nil()) {
+        Some(v) => match scope_of(v) {
+            Ok(s) => s,
+            Err(e) => return nil_error(lua, e),
+        },
+        None => Scope::Local,
+    };
+    let (_, topo) = match current() {
+        Ok(x) => x,
+        Err(e) => return raise::raise_msg(lua, e.message()),
+    };
+    match topo.names().unregister_in(scope, &name) {
+        Ok(b) => Ok(ret1(LuaValue::Boolean(b))),
+        Err(e) => nil_error(lua, e),
+    }
 }
 
 // ===== Spawner =====

@@ -405,40 +405,8 @@ fn with_reg(
 
 fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table_with_capacity(0, 11)?;
-    t.raw_set(
-        "get",
-        raise::function(lua, |lua, args| {
-            let id = match args.front() {
-                Some(LuaValue::String(s)) => Id::parse(&s.to_string_lossy()),
-                other => {
-                    return raise::raise_msg(
-                        lua,
-                        format!(
-                            "bad argument #1 to 'get' (string expected, got {})",
-                            other.map(LuaValue::type_name).unwrap_or("no value")
-                        ),
-                    );
-                }
-            };
-            with_reg(lua, |reg| match reg.get(&id) {
-                Some(e) => Ok(ret2(entry_value(lua, &e)?, LuaValue::Nil)),
-                None => nil_err(lua, Kind::NOT_FOUND, format!("entry not found: {id}")),
-            })
-        })?,
-    )?;
-    t.raw_set(
-        "find",
-        raise::function(lua, |lua, args| {
-            let c = match criteria(args.front().unwrap_or(&LuaValue::Nil)) {
-                Ok(c) => c,
-                Err(e) => return nil_error(lua, e),
-            };
-            with_reg(lua, |reg| {
-                let q = reg.query(&c);
-                Ok(ret2(entries_table(lua, &reg.find(&q))?, LuaValue::Nil))
-            })
-        })?,
-    )?;
+    rawfn::set(lua, &t, "get", crate::lua_fn!(registry_get))?;
+    rawfn::set(lua, &t, "find", crate::lua_fn!(registry_find))?;
     t.raw_set(
         "parse_id",
         lua.create_function(|lua, s: String| {
@@ -449,89 +417,126 @@ fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             Ok(r)
         })?,
     )?;
-    t.raw_set(
-        "snapshot",
-        raise::function(lua, |lua, _| {
-            with_reg(lua, |reg| {
-                let snap = reg.snapshot();
-                Ok(ret2(
-                    LuaValue::UserData(lua.create_userdata(LuaSnapshot { reg, snap })?),
-                    LuaValue::Nil,
-                ))
-            })
-        })?,
-    )?;
-    t.raw_set(
-        "snapshot_at",
-        raise::function(lua, |lua, args| {
-            with_reg(lua, |reg| snapshot_at(lua, &reg, args.front()))
-        })?,
-    )?;
-    t.raw_set(
+    rawfn::set(lua, &t, "snapshot", crate::lua_fn!(registry_snapshot))?;
+    rawfn::set(lua, &t, "snapshot_at", crate::lua_fn!(registry_snapshot_at))?;
+    rawfn::set(
+        lua,
+        &t,
         "current_version",
-        raise::function(lua, |lua, _| {
-            with_reg(lua, |reg| {
-                let v = reg.current_version();
-                Ok(ret1(LuaValue::UserData(
-                    lua.create_userdata(LuaVersion::of(&reg, v))?,
-                )))
-            })
-        })?,
+        crate::lua_fn!(registry_current_version),
     )?;
-    t.raw_set(
-        "versions",
-        raise::function(lua, |lua, _| {
-            with_reg(lua, |reg| {
-                Ok(ret2(versions_table(lua, &reg)?, LuaValue::Nil))
-            })
-        })?,
-    )?;
-    t.raw_set(
-        "history",
-        raise::function(lua, |lua, _| {
-            with_reg(lua, |reg| {
-                Ok(ret2(
-                    LuaValue::UserData(lua.create_userdata(LuaHistory { reg })?),
-                    LuaValue::Nil,
-                ))
-            })
-        })?,
-    )?;
+    rawfn::set(lua, &t, "versions", crate::lua_fn!(registry_versions))?;
+    rawfn::set(lua, &t, "history", crate::lua_fn!(registry_history))?;
     rawfn::set(
         lua,
         &t,
         "apply_version",
         crate::lua_fn!(registry_apply_version),
     )?;
-    t.raw_set(
-        "build_delta",
-        raise::function(lua, |lua, args| {
-            let list = |v: Option<&LuaValue>| -> Result<Vec<Arc<Entry>>, Error> {
-                let Some(LuaValue::Table(t)) = v else {
-                    return Err(Error::invalid("entry list expected"));
-                };
-                let mut out = Vec::new();
-                for e in t.sequence_values::<LuaValue>() {
-                    let e = e.map_err(|e| Error::invalid(e.to_string()))?;
-                    out.push(Arc::new(entry_arg(Some(&e))?));
-                }
-                Ok(out)
-            };
-            let (from, to) = match (list(args.front()), list(args.get(1))) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => return nil_error(lua, e),
-            };
-            with_reg(lua, |reg| {
-                let cs = reg.build_delta(&from, &to);
-                let t = lua.create_table_with_capacity(cs.ops.len(), 0)?;
-                for (i, op) in cs.ops.iter().enumerate() {
-                    t.raw_set(i + 1, convert::to_lua(lua, &op.to_value())?)?;
-                }
-                Ok(ret2(LuaValue::Table(t), LuaValue::Nil))
-            })
-        })?,
-    )?;
+    rawfn::set(lua, &t, "build_delta", crate::lua_fn!(registry_build_delta))?;
     Ok(LuaValue::Table(t))
+}
+
+/// `registry.get`.
+fn registry_get(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let id = match args.front() {
+        Some(LuaValue::String(s)) => Id::parse(&s.to_string_lossy()),
+        other => {
+            return raise::raise_msg(
+                lua,
+                format!(
+                    "bad argument #1 to 'get' (string expected, got {})",
+                    other.map(LuaValue::type_name).unwrap_or("no value")
+                ),
+            );
+        }
+    };
+    with_reg(lua, |reg| match reg.get(&id) {
+        Some(e) => Ok(ret2(entry_value(lua, &e)?, LuaValue::Nil)),
+        None => nil_err(lua, Kind::NOT_FOUND, format!("entry not found: {id}")),
+    })
+}
+
+/// `registry.find`.
+fn registry_find(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let c = match criteria(args.front().unwrap_or(&LuaValue::Nil)) {
+        Ok(c) => c,
+        Err(e) => return nil_error(lua, e),
+    };
+    with_reg(lua, |reg| {
+        let q = reg.query(&c);
+        Ok(ret2(entries_table(lua, &reg.find(&q))?, LuaValue::Nil))
+    })
+}
+
+/// `registry.snapshot`.
+fn registry_snapshot(lua: &Lua, _args: MultiValue) -> mlua::Result<MultiValue> {
+    with_reg(lua, |reg| {
+        let snap = reg.snapshot();
+        Ok(ret2(
+            LuaValue::UserData(lua.create_userdata(LuaSnapshot { reg, snap })?),
+            LuaValue::Nil,
+        ))
+    })
+}
+
+/// `registry.snapshot_at`.
+fn registry_snapshot_at(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    with_reg(lua, |reg| snapshot_at(lua, &reg, args.front()))
+}
+
+/// `registry.current_version`.
+fn registry_current_version(lua: &Lua, _args: MultiValue) -> mlua::Result<MultiValue> {
+    with_reg(lua, |reg| {
+        let v = reg.current_version();
+        Ok(ret1(LuaValue::UserData(
+            lua.create_userdata(LuaVersion::of(&reg, v))?,
+        )))
+    })
+}
+
+/// `registry.versions`.
+fn registry_versions(lua: &Lua, _args: MultiValue) -> mlua::Result<MultiValue> {
+    with_reg(lua, |reg| {
+        Ok(ret2(versions_table(lua, &reg)?, LuaValue::Nil))
+    })
+}
+
+/// `registry.history`.
+fn registry_history(lua: &Lua, _args: MultiValue) -> mlua::Result<MultiValue> {
+    with_reg(lua, |reg| {
+        Ok(ret2(
+            LuaValue::UserData(lua.create_userdata(LuaHistory { reg })?),
+            LuaValue::Nil,
+        ))
+    })
+}
+
+/// `registry.build_delta`.
+fn registry_build_delta(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let list = |v: Option<&LuaValue>| -> Result<Vec<Arc<Entry>>, Error> {
+        let Some(LuaValue::Table(t)) = v else {
+            return Err(Error::invalid("entry list expected"));
+        };
+        let mut out = Vec::new();
+        for e in t.sequence_values::<LuaValue>() {
+            let e = e.map_err(|e| Error::invalid(e.to_string()))?;
+            out.push(Arc::new(entry_arg(Some(&e))?));
+        }
+        Ok(out)
+    };
+    let (from, to) = match (list(args.front()), list(args.get(1))) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return nil_error(lua, e),
+    };
+    with_reg(lua, |reg| {
+        let cs = reg.build_delta(&from, &to);
+        let t = lua.create_table_with_capacity(cs.ops.len(), 0)?;
+        for (i, op) in cs.ops.iter().enumerate() {
+            t.raw_set(i + 1, convert::to_lua(lua, &op.to_value())?)?;
+        }
+        Ok(ret2(LuaValue::Table(t), LuaValue::Nil))
+    })
 }
 
 fn changes_apply(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
