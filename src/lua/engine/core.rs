@@ -92,8 +92,12 @@ pub(crate) enum Conv {
     /// `value, nil` on success, `nil, err` on failure.
     ValueOrError,
     /// A custom conversion.
-    Custom(Box<dyn FnOnce(&Lua, Result<Value, Error>) -> mlua::Result<Vec<LuaValue>> + Send>),
+    Custom(CustomConv),
 }
+
+/// A completion's custom conversion into the values the task resumes with.
+pub(crate) type CustomConv =
+    Box<dyn FnOnce(&Lua, Result<Value, Error>) -> mlua::Result<Vec<LuaValue>> + Send>;
 
 /// A task waiting for a completion tag.
 pub(crate) struct Wait {

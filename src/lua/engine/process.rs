@@ -50,7 +50,6 @@ use crate::lua::vm::LuaState;
 use crate::system::CallRequest;
 use crate::system::process_manager::context_of;
 
-
 /// Preemptions after which a process is reported (warning with PID and traceback) as a likely
 /// runaway: ≈ 1 s of CPU at the default 500 µs slice. A single preemption is normal for
 /// CPU-heavy work with short slices and is only logged at debug level.

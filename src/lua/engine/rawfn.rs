@@ -128,6 +128,8 @@ unsafe extern "C-unwind" fn resumed(
 unsafe fn run(l: *mut ffi::lua_State, f: RustFn) -> Plan {
     // SAFETY: `l` is live; the `Lua` handle outlives this call (it owns the state).
     let lua = unsafe { Lua::get_or_init_from_ptr(l) };
+    // SAFETY: `l` is the live running thread (see above); reading its stack top has no
+    // precondition beyond that.
     let n = unsafe { ffi::lua_gettop(l) };
     let mut args = MultiValue::with_capacity(n as usize);
     for i in 1..=n {

@@ -300,6 +300,9 @@ fn str_or_empty(v: Option<&LuaValue>) -> Option<String> {
     }
 }
 
+/// What `subscribe` sets up inside the core: owner PID, private topic, channel, bridge.
+type Subscribed = (Pid, String, AnyUserData, Arc<Bridge>);
+
 fn subscribe(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let Some(system) = str_or_empty(args.front()) else {
         return raise::raise_msg(lua, "bad argument #1 to 'subscribe' (string expected)");
@@ -310,16 +313,14 @@ fn subscribe(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     if system.is_empty() {
         return nil_err(lua, Kind::INVALID, "system is required");
     }
-    let r = with_core(
-        |c| -> mlua::Result<Result<(Pid, String, AnyUserData, Arc<Bridge>), Error>> {
-            let Some(bridge) = c.handle.app_context().get(&EVENTS_BRIDGE) else {
-                return Ok(Err(Error::internal("events bridge is not installed")));
-            };
-            let topic = c.private_topic("events");
-            let ch = mailbox::subscribe(lua, c, &topic, CHANNEL_BUFFER, SubMode::Raw)?;
-            Ok(Ok((c.pid.clone(), topic, ch, bridge)))
-        },
-    );
+    let r = with_core(|c| -> mlua::Result<Result<Subscribed, Error>> {
+        let Some(bridge) = c.handle.app_context().get(&EVENTS_BRIDGE) else {
+            return Ok(Err(Error::internal("events bridge is not installed")));
+        };
+        let topic = c.private_topic("events");
+        let ch = mailbox::subscribe(lua, c, &topic, CHANNEL_BUFFER, SubMode::Raw)?;
+        Ok(Ok((c.pid.clone(), topic, ch, bridge)))
+    });
     let (pid, topic, chan, bridge) = match r {
         Ok(Ok(Ok(x))) => x,
         Ok(Ok(Err(e))) => return nil_error(lua, e),

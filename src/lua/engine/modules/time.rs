@@ -73,7 +73,6 @@ fn arm_once(
         c.timers.insert(topic.clone(), h);
         Ok((topic, ch))
     })
-    .map(|r| r)
     .map_or_else(|e| Ok(Err(e)), |r| r.map(Ok))
 }
 
