@@ -53,6 +53,7 @@ use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
 
 use super::core::{Core, CoreError, Op, SelectOp, TaskId, with_core};
 use super::mailbox;
+use super::rawapi::raise_owned;
 use super::yields::mark;
 
 const CHAN_MAGIC: u64 = 0x5749_5050_5943_484e;
@@ -191,20 +192,6 @@ unsafe fn raise(l: *mut ffi::lua_State, msg: &str) -> c_int {
     unsafe {
         ffi::luaL_where(l, 1);
         ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
-        ffi::lua_concat(l, 2);
-        ffi::lua_error(l)
-    }
-}
-
-/// Raise an owned message with the caller's position. Never returns; `msg` is copied to Lua
-/// and dropped before raising (no destructor is skipped by the longjmp).
-#[cold]
-unsafe fn raise_owned(l: *mut ffi::lua_State, msg: String) -> c_int {
-    // SAFETY: pushing strings and raising; nothing with a destructor is live when raising.
-    unsafe {
-        ffi::luaL_where(l, 1);
-        ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
-        drop(msg);
         ffi::lua_concat(l, 2);
         ffi::lua_error(l)
     }

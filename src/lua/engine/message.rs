@@ -251,16 +251,12 @@ unsafe fn block_at<'a>(l: *mut ffi::lua_State) -> Option<&'a Block> {
     }
 }
 
+#[cold]
 unsafe fn self_error(l: *mut ffi::lua_State, method: &str) -> c_int {
     let msg = format!("bad argument #1 to '{method}' (process.Message expected)");
-    // SAFETY: the String is dropped before raising.
-    unsafe {
-        ffi::luaL_where(l, 1);
-        ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
-        drop(msg);
-        ffi::lua_concat(l, 2);
-        ffi::lua_error(l)
-    }
+    // SAFETY: `l` is the running thread of a C function call; `raise_owned` drops the String
+    // before raising.
+    unsafe { super::rawapi::raise_owned(l, msg) }
 }
 
 unsafe extern "C-unwind" fn msg_topic(l: *mut ffi::lua_State) -> c_int {

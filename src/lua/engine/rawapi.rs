@@ -160,3 +160,17 @@ pub(crate) unsafe fn push_nil_err(l: *mut ffi::lua_State, e: Error) -> c_int {
         2
     }
 }
+
+/// Raise an owned message with the caller's position. Never returns; `msg` is copied to Lua
+/// and dropped before raising (no destructor is skipped by the longjmp).
+#[cold]
+pub(crate) unsafe fn raise_owned(l: *mut ffi::lua_State, msg: String) -> c_int {
+    // SAFETY: pushing strings and raising; nothing with a destructor is live when raising.
+    unsafe {
+        ffi::luaL_where(l, 1);
+        ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+        drop(msg);
+        ffi::lua_concat(l, 2);
+        ffi::lua_error(l)
+    }
+}
