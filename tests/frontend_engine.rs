@@ -64,3 +64,54 @@ fn typed_chunks_run_in_sandboxed_recycled_states() {
         factory.release(st);
     }
 }
+
+/// `type(T)` of a type object is "type" in the sandbox (spec: `type(T)` → "type"); every
+/// other value keeps the stock answer, including other userdata, and `type()` with no
+/// argument still raises the stock error.
+#[test]
+fn type_of_a_type_object_is_type() {
+    const SRC: &str = r#"type Point = {x: number, y: number}
+return function(ud)
+  local ok, err = pcall(type)
+  return type(Point), type(Point.x), type(1), type("s"), type(nil), type({}), type(print),
+    type(coroutine.create(function() end)), type(ud), ok, err
+end"#;
+    let factory = StateFactory::new(VmConfig::default());
+    let cache = TranslationCache::default();
+    let code = cache.get(SRC, "app:types").unwrap();
+    let mut st = factory.acquire(&[]).unwrap();
+    let f = type_runtime_entry(st.lua()).unwrap();
+    st.bind_global(TYPES_ENTRY_GLOBAL, Value::Function(f))
+        .unwrap();
+    let chunk = st.load_chunk("app:types", &code.code_lossy()).unwrap();
+    let handler: mlua::Function = chunk.call(()).unwrap();
+    let other_ud = st.lua().create_any_userdata(5u8).unwrap();
+    let r: mlua::MultiValue = handler.call(other_ud).unwrap();
+    let got: Vec<String> = r
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.to_string_lossy(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        &got[..10],
+        [
+            "type",
+            "type",
+            "number",
+            "string",
+            "nil",
+            "table",
+            "function",
+            "thread",
+            "userdata",
+            "Boolean(false)"
+        ]
+    );
+    assert!(
+        got[10].contains("bad argument #1 to 'type' (value expected)"),
+        "{}",
+        got[10]
+    );
+}

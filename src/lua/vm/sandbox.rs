@@ -54,6 +54,11 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
         base.raw_set(*name, Value::Nil)?;
     }
 
+    // `type`: the stock one, except that typed-Lua type objects answer "type" (spec §2.x:
+    // `type(T)` → "type"). A C function like `luaB_type`, so plain values pay nothing extra.
+    // SAFETY: `type_function` is a valid lua_CFunction (see its docs).
+    base.raw_set("type", unsafe { lua.create_c_function(type_function)? })?;
+
     // `string`: eager (the string metatable must exist for method calls and coercions).
     let string = modules::module_value(lua, "string")?.unwrap_or(Value::Nil);
     base.raw_set("string", string)?;
@@ -95,6 +100,31 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     readonly::set_readonly(lua, &env_mt, true)?;
     lua.set_named_registry_value(ENV_MT_KEY, env_mt)?;
     Ok(base)
+}
+
+/// Meta field that marks typed-Lua type objects (set by their metatable; see
+/// `crate::lua::frontend::runtime`), so `type(T)` can answer "type".
+pub(crate) const TYPE_OBJECT_MARK: &std::ffi::CStr = c"__wippy_type";
+
+/// `type(v)`: `luaB_type` plus "type" for values whose metatable carries
+/// [`TYPE_OBJECT_MARK`].
+unsafe extern "C-unwind" fn type_function(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as a C function; the calls below only inspect argument 1 and push
+    // one string. `luaL_checkany` may raise (longjmp): no Rust value with a destructor is live.
+    unsafe {
+        ffi::luaL_checkany(l, 1);
+        let t = ffi::lua_type(l, 1);
+        if t == ffi::LUA_TUSERDATA
+            && ffi::luaL_getmetafield(l, 1, TYPE_OBJECT_MARK.as_ptr()) != ffi::LUA_TNIL
+        {
+            ffi::lua_settop(l, 1);
+            ffi::lua_pushstring(l, c"type".as_ptr());
+            return 1;
+        }
+        ffi::lua_pushstring(l, ffi::lua_typename(l, t));
+        1
+    }
 }
 
 /// Make the string metatable read-only: `getmetatable("")` still returns it (as stock Lua),

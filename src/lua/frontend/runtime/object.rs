@@ -444,6 +444,9 @@ fn method(lua: &Lua, name: &[u8]) -> mlua::Result<Option<Function>> {
 /// translator can see (`X:is(v)` on a type name) skip `__index` altogether.
 impl UserData for TypeObj {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        // `type(T)` → "type" (the sandbox's `type` looks for this mark).
+        let mark = crate::lua::vm::sandbox::TYPE_OBJECT_MARK;
+        fields.add_meta_field(mark.to_str().expect("ASCII mark"), true);
         fields.add_meta_field_with("__call", |lua| {
             let cast = lua.create_function(|lua, (this, args): (Value, MultiValue)| {
                 let t = receiver(&this, "__call")?;
