@@ -6,6 +6,7 @@
 //! | `services.host` | registry, supervisor, lifecycle, factory | `process.host` manager ([`crate::services::host::install`]) |
 //! | `lua.engine` | registry, dispatcher, factory, functions, topology | `process.lua` / `function.lua` / `library.lua` listeners and the engine's dispatcher commands |
 //! | `services.terminal` | lua.engine, supervisor | `terminal.host` manager |
+//! | `services.data` | registry, supervisor, dispatcher, functions, lua.engine | `db.sql.*`, `store.*`, `queue.*`, `env.*`, `fs.*` managers ([`crate::services::sql::component`]) |
 //!
 //! All three run during the load phase, i.e. before the dispatcher is frozen and before any
 //! registry entry is loaded, which is what the engine's installers require.
@@ -67,6 +68,7 @@ pub fn components() -> Vec<Arc<dyn Component>> {
         Arc::new(HostComponent::default()),
         Arc::new(LuaEngineComponent),
         Arc::new(TerminalComponent),
+        crate::services::sql::component::component(),
     ]
 }
 

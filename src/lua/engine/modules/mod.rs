@@ -10,6 +10,7 @@
 //! | `io` | listed (terminal only) | [`io`] |
 //! | `system` | listed | [`system`] |
 //! | `ctx` | listed | [`ctx`] |
+//! | `sql` (+ `sql.builder`) | listed | [`sql`] |
 //!
 //! [`register`] adds them to the module registry once per OS process (before any state is
 //! built, since module values are cached per state).
@@ -18,6 +19,7 @@ pub mod ctx;
 pub mod funcs;
 pub mod io;
 pub mod process;
+pub mod sql;
 pub mod system;
 pub mod time;
 
@@ -36,6 +38,7 @@ pub fn register() {
         register_module("io", false, Arc::new(io::build));
         register_module("system", false, Arc::new(system::build));
         register_module("ctx", false, Arc::new(ctx::build));
+        register_module("sql", false, Arc::new(sql::build));
         extend_module("coroutine", Arc::new(super::coro::extend))
             .expect("coroutine module is built in");
         extend_module("time", Arc::new(time::extend)).expect("time module is built in");
