@@ -134,8 +134,7 @@ pub const BLOCKING_THREADS: usize = 2;
 impl BlockingPool {
     /// Start `n` threads named `name-<i>`.
     pub fn new(name: &str, n: usize) -> BlockingPool {
-        let (tx, rx): (Sender<Task>, Receiver<Task>) =
-            crossbeam_channel::unbounded();
+        let (tx, rx): (Sender<Task>, Receiver<Task>) = crossbeam_channel::unbounded();
         let mut threads = Vec::new();
         for i in 0..n.max(1) {
             let rx = rx.clone();

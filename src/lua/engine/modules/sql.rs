@@ -33,6 +33,7 @@ use mlua::{
 use wippy_rt::{Error, Kind, Pid, Value};
 
 use super::super::core::{Conv, Op as EngineOp, with_core};
+use super::super::rawfn;
 use super::super::yields::{self, ret1, ret2};
 use crate::lua::modules::errors::{error_value, nil_err, nil_error};
 use crate::lua::vm::raise;
@@ -501,10 +502,10 @@ impl UserData for Db {
                     }
                 })?,
             )?;
-            yields::set_blocking(lua, &t, "query", |lua, args| db_query(lua, args, false))?;
-            yields::set_blocking(lua, &t, "execute", |lua, args| db_query(lua, args, true))?;
-            yields::set_blocking(lua, &t, "prepare", db_prepare)?;
-            yields::set_blocking(lua, &t, "begin", db_begin)?;
+            rawfn::set(lua, &t, "query", crate::lua_fn!(db_query_q))?;
+            rawfn::set(lua, &t, "execute", crate::lua_fn!(db_query_x))?;
+            rawfn::set(lua, &t, "prepare", crate::lua_fn!(db_prepare))?;
+            rawfn::set(lua, &t, "begin", crate::lua_fn!(db_begin))?;
             t.raw_set(
                 "release",
                 raise::function(lua, |lua, args| {
@@ -688,20 +689,19 @@ impl UserData for Tx {
                     None => bad_self(lua, "db_type", "sql.Transaction"),
                 })?,
             )?;
-            yields::set_blocking(lua, &t, "query", |lua, args| tx_query(lua, args, false))?;
-            yields::set_blocking(lua, &t, "execute", |lua, args| tx_query(lua, args, true))?;
-            yields::set_blocking(lua, &t, "prepare", tx_prepare)?;
-            yields::set_blocking(lua, &t, "commit", |lua, args| tx_end(lua, args, true))?;
-            yields::set_blocking(lua, &t, "rollback", |lua, args| tx_end(lua, args, false))?;
-            yields::set_blocking(lua, &t, "savepoint", |lua, args| {
-                tx_savepoint(lua, args, "SAVEPOINT", "savepoint")
-            })?;
-            yields::set_blocking(lua, &t, "rollback_to", |lua, args| {
-                tx_savepoint(lua, args, "ROLLBACK TO SAVEPOINT", "rollback_to")
-            })?;
-            yields::set_blocking(lua, &t, "release", |lua, args| {
-                tx_savepoint(lua, args, "RELEASE SAVEPOINT", "release")
-            })?;
+            rawfn::set(lua, &t, "query", crate::lua_fn!(tx_query_q))?;
+            rawfn::set(lua, &t, "execute", crate::lua_fn!(tx_query_x))?;
+            rawfn::set(lua, &t, "prepare", crate::lua_fn!(tx_prepare))?;
+            rawfn::set(lua, &t, "commit", crate::lua_fn!(tx_commit))?;
+            rawfn::set(lua, &t, "rollback", crate::lua_fn!(tx_rollback))?;
+            rawfn::set(lua, &t, "savepoint", crate::lua_fn!(tx_savepoint_set))?;
+            rawfn::set(
+                lua,
+                &t,
+                "rollback_to",
+                crate::lua_fn!(tx_savepoint_rollback),
+            )?;
+            rawfn::set(lua, &t, "release", crate::lua_fn!(tx_savepoint_release))?;
             Ok(t)
         });
     }
@@ -772,8 +772,8 @@ impl UserData for Stmt {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
         f.add_meta_field_with("__index", |lua| {
             let t = lua.create_table_with_capacity(0, 3)?;
-            yields::set_blocking(lua, &t, "query", |lua, args| stmt_run(lua, args, false))?;
-            yields::set_blocking(lua, &t, "execute", |lua, args| stmt_run(lua, args, true))?;
+            rawfn::set(lua, &t, "query", crate::lua_fn!(stmt_query))?;
+            rawfn::set(lua, &t, "execute", crate::lua_fn!(stmt_execute))?;
             t.raw_set(
                 "close",
                 raise::function(lua, |lua, args| {
@@ -977,4 +977,50 @@ pub(crate) fn run_target(
             submit(lua, &tx.db, Some(tx.id), op, None, conv)
         }
     }
+}
+
+// Light-function entry points (`rawfn`) of the blocking methods.
+
+fn db_query_q(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    db_query(lua, args, false)
+}
+
+fn db_query_x(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    db_query(lua, args, true)
+}
+
+fn tx_query_q(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_query(lua, args, false)
+}
+
+fn tx_query_x(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_query(lua, args, true)
+}
+
+fn tx_commit(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_end(lua, args, true)
+}
+
+fn tx_rollback(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_end(lua, args, false)
+}
+
+fn tx_savepoint_set(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_savepoint(lua, args, "SAVEPOINT", "savepoint")
+}
+
+fn tx_savepoint_rollback(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_savepoint(lua, args, "ROLLBACK TO SAVEPOINT", "rollback_to")
+}
+
+fn tx_savepoint_release(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    tx_savepoint(lua, args, "RELEASE SAVEPOINT", "release")
+}
+
+fn stmt_query(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    stmt_run(lua, args, false)
+}
+
+fn stmt_execute(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    stmt_run(lua, args, true)
 }

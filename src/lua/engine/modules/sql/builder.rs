@@ -16,7 +16,8 @@
 use mlua::{Lua, MultiValue, Table, UserData, Value as LuaValue};
 use wippy_rt::Error;
 
-use super::super::super::yields::{self, ret1, ret2};
+use super::super::super::rawfn;
+use super::super::super::yields::{ret1, ret2};
 use super::{SqlNull, Target, lua_type, param, run_target, target_of};
 use crate::lua::modules::errors::nil_error;
 use crate::lua::vm::raise;
@@ -669,8 +670,8 @@ impl UserData for Executor {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
         f.add_meta_field_with("__index", |lua| {
             let t = lua.create_table()?;
-            yields::set_blocking(lua, &t, "query", |lua, args| executor_run(lua, args, false))?;
-            yields::set_blocking(lua, &t, "exec", |lua, args| executor_run(lua, args, true))?;
+            rawfn::set(lua, &t, "query", crate::lua_fn!(builder_query))?;
+            rawfn::set(lua, &t, "exec", crate::lua_fn!(builder_exec))?;
             t.raw_set(
                 "to_sql",
                 raise::function(lua, |lua, args| {
@@ -825,4 +826,14 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     t.raw_set("at", lua.create_userdata(Fmt(Placeholder::At))?)?;
     t.raw_set("colon", lua.create_userdata(Fmt(Placeholder::Colon))?)?;
     Ok(LuaValue::Table(t))
+}
+
+// Light-function entry points (`rawfn`) of the executor methods.
+
+fn builder_query(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    executor_run(lua, args, false)
+}
+
+fn builder_exec(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    executor_run(lua, args, true)
 }
