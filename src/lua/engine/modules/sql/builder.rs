@@ -225,6 +225,45 @@ fn to_sql_result(lua: &Lua, r: Result<(String, Vec<SqlValue>), Error>) -> mlua::
     }
 }
 
+/// `prefix`, `suffix` and `placeholder_format`: the framing every builder shares.
+macro_rules! framing_methods {
+    ($b:ty, $lua:expr, $t:expr) => {{
+        fluent::<$b>($lua, $t, "prefix", |b, a| {
+            b.0.prefixes.push(raw_at(a, 1, "prefix")?);
+            Ok(())
+        })?;
+        fluent::<$b>($lua, $t, "suffix", |b, a| {
+            b.0.suffixes.push(raw_at(a, 1, "suffix")?);
+            Ok(())
+        })?;
+        fluent::<$b>($lua, $t, "placeholder_format", |b, a| {
+            b.0.placeholder = fmt_at(a, 1)?;
+            Ok(())
+        })?;
+    }};
+}
+
+/// `where`, `order_by`, `limit` and `offset`: shared by SELECT, UPDATE and DELETE builders.
+macro_rules! filtering_methods {
+    ($b:ty, $lua:expr, $t:expr) => {{
+        fluent::<$b>($lua, $t, "where", |b, a| add_where(&mut b.0.wheres, a))?;
+        fluent::<$b>($lua, $t, "order_by", |b, a| {
+            for s in strings_from(a, 1, "order_by")? {
+                b.0.order_by.push(Sqlizer::text(s));
+            }
+            Ok(())
+        })?;
+        fluent::<$b>($lua, $t, "limit", |b, a| {
+            b.0.limit = Some(count_at(a, 1, "limit")?);
+            Ok(())
+        })?;
+        fluent::<$b>($lua, $t, "offset", |b, a| {
+            b.0.offset = Some(count_at(a, 1, "offset")?);
+            Ok(())
+        })?;
+    }};
+}
+
 /// Install `name` on `t`: clone the builder, apply `f`, return the new builder.
 fn fluent<T>(
     lua: &Lua,
@@ -370,14 +409,7 @@ impl UserData for SelectB {
                     })?,
                 )?;
             }
-            fluent::<SelectB>(lua, &t, "where", |b, a| add_where(&mut b.0.wheres, a))?;
             fluent::<SelectB>(lua, &t, "having", |b, a| add_where(&mut b.0.havings, a))?;
-            fluent::<SelectB>(lua, &t, "order_by", |b, a| {
-                for s in strings_from(a, 1, "order_by")? {
-                    b.0.order_by.push(Sqlizer::text(s));
-                }
-                Ok(())
-            })?;
             fluent::<SelectB>(lua, &t, "group_by", |b, a| {
                 b.0.group_by.extend(strings_from(a, 1, "group_by")?);
                 Ok(())
@@ -395,14 +427,6 @@ impl UserData for SelectB {
                 });
                 Ok(())
             })?;
-            fluent::<SelectB>(lua, &t, "limit", |b, a| {
-                b.0.limit = Some(count_at(a, 1, "limit")?);
-                Ok(())
-            })?;
-            fluent::<SelectB>(lua, &t, "offset", |b, a| {
-                b.0.offset = Some(count_at(a, 1, "offset")?);
-                Ok(())
-            })?;
             fluent::<SelectB>(lua, &t, "distinct", |b, _| {
                 b.0.options.push("DISTINCT".into());
                 Ok(())
@@ -411,18 +435,8 @@ impl UserData for SelectB {
                 b.0.options.extend(strings_from(a, 1, "options")?);
                 Ok(())
             })?;
-            fluent::<SelectB>(lua, &t, "prefix", |b, a| {
-                b.0.prefixes.push(raw_at(a, 1, "prefix")?);
-                Ok(())
-            })?;
-            fluent::<SelectB>(lua, &t, "suffix", |b, a| {
-                b.0.suffixes.push(raw_at(a, 1, "suffix")?);
-                Ok(())
-            })?;
-            fluent::<SelectB>(lua, &t, "placeholder_format", |b, a| {
-                b.0.placeholder = fmt_at(a, 1)?;
-                Ok(())
-            })?;
+            framing_methods!(SelectB, lua, &t);
+            filtering_methods!(SelectB, lua, &t);
             terminal::<SelectB>(lua, &t, |b| Stmt::Select(b.0.clone()))?;
             Ok(t)
         });
@@ -494,18 +508,7 @@ impl UserData for InsertB {
                 b.0.options.extend(strings_from(a, 1, "options")?);
                 Ok(())
             })?;
-            fluent::<InsertB>(lua, &t, "prefix", |b, a| {
-                b.0.prefixes.push(raw_at(a, 1, "prefix")?);
-                Ok(())
-            })?;
-            fluent::<InsertB>(lua, &t, "suffix", |b, a| {
-                b.0.suffixes.push(raw_at(a, 1, "suffix")?);
-                Ok(())
-            })?;
-            fluent::<InsertB>(lua, &t, "placeholder_format", |b, a| {
-                b.0.placeholder = fmt_at(a, 1)?;
-                Ok(())
-            })?;
+            framing_methods!(InsertB, lua, &t);
             terminal::<InsertB>(lua, &t, |b| Stmt::Insert(b.0.clone()))?;
             Ok(t)
         });
@@ -543,33 +546,8 @@ impl UserData for UpdateB {
                 ));
                 Ok(())
             })?;
-            fluent::<UpdateB>(lua, &t, "where", |b, a| add_where(&mut b.0.wheres, a))?;
-            fluent::<UpdateB>(lua, &t, "order_by", |b, a| {
-                for s in strings_from(a, 1, "order_by")? {
-                    b.0.order_by.push(Sqlizer::text(s));
-                }
-                Ok(())
-            })?;
-            fluent::<UpdateB>(lua, &t, "limit", |b, a| {
-                b.0.limit = Some(count_at(a, 1, "limit")?);
-                Ok(())
-            })?;
-            fluent::<UpdateB>(lua, &t, "offset", |b, a| {
-                b.0.offset = Some(count_at(a, 1, "offset")?);
-                Ok(())
-            })?;
-            fluent::<UpdateB>(lua, &t, "prefix", |b, a| {
-                b.0.prefixes.push(raw_at(a, 1, "prefix")?);
-                Ok(())
-            })?;
-            fluent::<UpdateB>(lua, &t, "suffix", |b, a| {
-                b.0.suffixes.push(raw_at(a, 1, "suffix")?);
-                Ok(())
-            })?;
-            fluent::<UpdateB>(lua, &t, "placeholder_format", |b, a| {
-                b.0.placeholder = fmt_at(a, 1)?;
-                Ok(())
-            })?;
+            framing_methods!(UpdateB, lua, &t);
+            filtering_methods!(UpdateB, lua, &t);
             terminal::<UpdateB>(lua, &t, |b| Stmt::Update(b.0.clone()))?;
             Ok(t)
         });
@@ -584,33 +562,8 @@ impl UserData for DeleteB {
                 b.0.from = string_at(a, 1, "from")?;
                 Ok(())
             })?;
-            fluent::<DeleteB>(lua, &t, "where", |b, a| add_where(&mut b.0.wheres, a))?;
-            fluent::<DeleteB>(lua, &t, "order_by", |b, a| {
-                for s in strings_from(a, 1, "order_by")? {
-                    b.0.order_by.push(Sqlizer::text(s));
-                }
-                Ok(())
-            })?;
-            fluent::<DeleteB>(lua, &t, "limit", |b, a| {
-                b.0.limit = Some(count_at(a, 1, "limit")?);
-                Ok(())
-            })?;
-            fluent::<DeleteB>(lua, &t, "offset", |b, a| {
-                b.0.offset = Some(count_at(a, 1, "offset")?);
-                Ok(())
-            })?;
-            fluent::<DeleteB>(lua, &t, "prefix", |b, a| {
-                b.0.prefixes.push(raw_at(a, 1, "prefix")?);
-                Ok(())
-            })?;
-            fluent::<DeleteB>(lua, &t, "suffix", |b, a| {
-                b.0.suffixes.push(raw_at(a, 1, "suffix")?);
-                Ok(())
-            })?;
-            fluent::<DeleteB>(lua, &t, "placeholder_format", |b, a| {
-                b.0.placeholder = fmt_at(a, 1)?;
-                Ok(())
-            })?;
+            framing_methods!(DeleteB, lua, &t);
+            filtering_methods!(DeleteB, lua, &t);
             terminal::<DeleteB>(lua, &t, |b| Stmt::Delete(b.0.clone()))?;
             Ok(t)
         });
