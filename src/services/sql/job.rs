@@ -8,8 +8,8 @@
 //! dispatcher extension point (`Op::Command(job, Conv::Custom(..))`, see
 //! `crate::lua::engine::core`). After the step, the worker dispatches the command: the handler
 //! registered for the job's id ([`register`]) just runs the closure, which passes the
-//! completer to whoever does the work — a database connection thread, the [`BlockingPool`],
-//! a queue waiting for space — and returns at once. The worker never blocks. The completion
+//! completer to whoever does the work — a database connection thread, the engine's
+//! blocking-job pool (`crate::lua::engine::jobs`), a queue waiting for space — and returns at once. The worker never blocks. The completion
 //! carries the native result as `Value::Opaque` and the `Conv::Custom` closure turns it into
 //! Lua values on the process's own thread when the task resumes.
 //!
@@ -24,10 +24,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
 use wippy_rt::{Command, CommandId, Completer, DispatchCx, Error, Handle, Value};
 
 /// Command id of stream (file) jobs.
@@ -112,77 +109,5 @@ pub fn take<T: Send + Sync + 'static>(v: Value) -> Result<Arc<T>, Error> {
             .downcast::<T>()
             .map_err(|_| Error::internal("unexpected completion type")),
         _ => Err(Error::internal("unexpected completion value")),
-    }
-}
-
-/// A closure run by the [`BlockingPool`].
-pub type Task = Box<dyn FnOnce() + Send>;
-
-/// Threads for blocking file work (`fs`), shared by one system.
-///
-/// A fixed number of threads pull closures from one channel. Sized small: file operations
-/// are short and the machine's cores belong to the executor.
-pub struct BlockingPool {
-    tx: Mutex<Option<Sender<Task>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-/// Threads of a [`BlockingPool`]: enough to overlap a slow disk operation with others
-/// without competing with the executor's workers for CPU.
-pub const BLOCKING_THREADS: usize = 2;
-
-impl BlockingPool {
-    /// Start `n` threads named `name-<i>`.
-    pub fn new(name: &str, n: usize) -> BlockingPool {
-        let (tx, rx): (Sender<Task>, Receiver<Task>) = crossbeam_channel::unbounded();
-        let mut threads = Vec::new();
-        for i in 0..n.max(1) {
-            let rx = rx.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    while let Ok(f) = rx.recv() {
-                        f();
-                    }
-                });
-            match h {
-                Ok(h) => threads.push(h),
-                Err(e) => log::error!(target: "wippy::data", "cannot start {name} thread: {e}"),
-            }
-        }
-        BlockingPool {
-            tx: Mutex::new(Some(tx)),
-            threads: Mutex::new(threads),
-        }
-    }
-
-    /// Run `f` on a pool thread. After [`shutdown`](Self::shutdown) the closure is dropped
-    /// (its completer then reports the drop to the waiting task).
-    pub fn run(&self, f: impl FnOnce() + Send + 'static) {
-        let g = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = g.as_ref() {
-            let _ = tx.send(Box::new(f));
-        }
-    }
-
-    /// Stop accepting work and join the threads (after they drain the queue).
-    pub fn shutdown(&self) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for BlockingPool {
-    fn drop(&mut self) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
-    }
-}
-
-impl std::fmt::Debug for BlockingPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingPool").finish_non_exhaustive()
     }
 }

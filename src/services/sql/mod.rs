@@ -8,7 +8,7 @@
 //! | [`value`] | parameters, result cells, SQLite error mapping |
 //! | [`builder`] | the query builder behind `sql.builder` |
 //! | [`component`] | shared: the `services.data` boot component |
-//! | [`job`] | shared: suspending a Lua task on work done elsewhere, the blocking pool |
+//! | [`job`] | shared: suspending a Lua task on work done elsewhere |
 //! | [`owners`] | shared: resources released when their process exits |
 //! | [`supervise`] | shared: registering a kind's services with the supervisor |
 //!
