@@ -247,7 +247,7 @@ fn table_arg(
     match args.get(i) {
         Some(LuaValue::Table(t)) => Ok(t.clone()),
         other => {
-            let got = other.map(LuaValue::type_name).unwrap_or("no value");
+            let got = rawfn::arg_type(other);
             Err(raise::raise_msg(
                 lua,
                 format!(
@@ -269,7 +269,7 @@ fn str_arg(
     match args.get(i) {
         Some(LuaValue::String(s)) => Ok(s.to_string_lossy()),
         other => {
-            let got = other.map(LuaValue::type_name).unwrap_or("no value");
+            let got = rawfn::arg_type(other);
             Err(raise::raise_msg(
                 lua,
                 format!(
@@ -491,7 +491,7 @@ fn upgrade(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 lua,
                 format!(
                     "bad argument #1 to 'upgrade' (string or nil expected, got {})",
-                    other.type_name()
+                    rawfn::arg_type(Some(other))
                 ),
             );
         }

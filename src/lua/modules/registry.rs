@@ -446,7 +446,7 @@ fn registry_get(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 lua,
                 format!(
                     "bad argument #1 to 'get' (string expected, got {})",
-                    other.map(LuaValue::type_name).unwrap_or("no value")
+                    rawfn::arg_type(other)
                 ),
             );
         }

@@ -86,4 +86,15 @@ function M.read_ctx_impl()
 end
 
 local _ = ready_pid
+-- Argument errors name Lua's types ("number" for integers and floats, as luaL_typeerror).
+function M.argument_errors_name_lua_types()
+  local ok, e = pcall(process.with_context, 42)
+  t.eq(ok, false)
+  t.ok(tostring(e):match("bad argument #1 to 'with_context' %(table expected, got number%)$") ~= nil, tostring(e))
+  ok, e = pcall(process.with_context, 4.5)
+  t.ok(tostring(e):match("%(table expected, got number%)$") ~= nil, tostring(e))
+  ok, e = pcall(process.with_context)
+  t.ok(tostring(e):match("%(table expected, got no value%)$") ~= nil, tostring(e))
+end
+
 return M
