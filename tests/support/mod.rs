@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/suite.rs"]
+mod suite;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,44 +220,9 @@ impl App {
     /// Run a suite of `meta.type: test` functions through the app's runner process
     /// (`<ns>:runner`), asserting every test passed. Returns the number of tests run.
     pub fn run_suite(&self, ns: &str, suite: &str) -> usize {
-        let mut ids: Vec<String> = self
-            .sys
-            .registry
-            .snapshot()
-            .entries()
-            .iter()
-            .filter(|e| e.meta("type").and_then(Value::as_str) == Some("test"))
-            .filter(|e| e.meta("suite").and_then(Value::as_str) == Some(suite))
-            .map(|e| e.id.to_string())
-            .collect();
-        ids.sort();
-        assert!(!ids.is_empty(), "suite {suite} has no tests");
-        let input = ids.iter().map(|s| Value::from(s.as_str())).collect();
-        let r = self
-            .exec_on(&format!("{ns}:processes"), &format!("{ns}:runner"), input)
-            .unwrap_or_else(|e| panic!("runner failed: {e} {e:?}"));
-        let failed = r.get("failed").and_then(Value::as_array).unwrap_or(&[]);
-        if !failed.is_empty() {
-            let lines: Vec<String> = failed
-                .iter()
-                .map(|f| {
-                    format!(
-                        "  {}: {}",
-                        f.get("id").and_then(Value::as_str).unwrap_or("?"),
-                        f.get("error").and_then(Value::as_str).unwrap_or("?")
-                    )
-                })
-                .collect();
-            panic!(
-                "suite {suite}: {} of {} tests failed:\n{}",
-                failed.len(),
-                ids.len(),
-                lines.join("\n")
-            );
-        }
-        let passed = r.get("passed").and_then(Value::as_i64).unwrap_or(0) as usize;
-        assert_eq!(passed, ids.len(), "suite {suite}: not every test reported");
-        passed
+        suite::run(&self.sys.registry, suite, |input| {
+            self.exec_on(&format!("{ns}:processes"), &format!("{ns}:runner"), input)
+        })
     }
 }
 
