@@ -527,3 +527,43 @@ fn shared_chunk_cache_follows_source_changes() {
     let two: i64 = st.load_shared_chunk(&name, &v2).unwrap().call(()).unwrap();
     assert_eq!((one, again, two), (1, 1, 2));
 }
+
+#[test]
+fn lazy_string_library_behaves_like_the_stock_one() {
+    let f = factory();
+    let mut st = f.acquire(&[]).unwrap();
+    // Method calls, coercions and the metatable's `__index` work before any field was read.
+    let s: String = run(
+        &mut st,
+        "return ('ab'):rep(2) .. ('10' + 1) .. tostring(getmetatable('').__index == string)",
+    )
+    .unwrap();
+    assert_eq!(s, "abab11true");
+    // A field read twice is the same function, stored in the table.
+    let same: bool = run(
+        &mut st,
+        "local u = string.upper; return u == string.upper and rawget(string, 'upper') == u",
+    )
+    .unwrap();
+    assert!(same);
+    // `pairs` sees every stock function; unknown names are nil; writes still raise.
+    let names: String = run(
+        &mut st,
+        "local t = {}; for k, v in pairs(string) do assert(type(v) == 'function'); t[#t + 1] = k end \
+         table.sort(t); return table.concat(t, ',')",
+    )
+    .unwrap();
+    assert_eq!(
+        names,
+        "byte,char,dump,find,format,gmatch,gsub,len,lower,match,pack,packsize,rep,reverse,sub,unpack,upper"
+    );
+    let (missing, err): (bool, String) = run(
+        &mut st,
+        "local ok, e = pcall(function() string.nope2 = 1 end); return string.nope == nil, e",
+    )
+    .unwrap();
+    assert!(missing);
+    assert!(err.contains("read-only"), "{err}");
+    let fmt: String = run(&mut st, "return string.format('%d-%s', 3, 'x')").unwrap();
+    assert_eq!(fmt, "3-x");
+}

@@ -60,6 +60,7 @@
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use crate::lua::vm::lazy::Field;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value as LuaValue};
 use wippy_rt::{Error, Kind, Pid, Value};
 
@@ -107,8 +108,8 @@ pub fn install(sys: &Arc<System>) -> Result<(), Error> {
     crate::lua::modules::registry::register();
     let mut r = Ok(());
     EXTEND.call_once(|| {
-        r = extend_module("process", Arc::new(extend))
-            .and_then(|()| extend_module("system", Arc::new(extend_system)));
+        crate::lua::engine::modules::process::SPEC.extend(PROCESS_FIELDS);
+        r = extend_module("system", Arc::new(extend_system));
     });
     r
 }
@@ -150,40 +151,24 @@ fn extend_system(lua: &Lua, t: &Table) -> mlua::Result<()> {
     t.raw_set("supervisor", sup)
 }
 
-/// Add the functions to a freshly built `process` table: light C functions only
-/// ([`rawfn`]), so they cost a table slot each and no Lua allocation per state.
-fn extend(lua: &Lua, t: &Table) -> mlua::Result<()> {
-    rawfn::set(lua, t, "monitor", crate::lua_fn!(monitor))?;
-    rawfn::set(lua, t, "unmonitor", crate::lua_fn!(unmonitor))?;
-    rawfn::set(lua, t, "link", crate::lua_fn!(link))?;
-    rawfn::set(lua, t, "unlink", crate::lua_fn!(unlink))?;
-    rawfn::set(lua, t, "cancel", crate::lua_fn!(cancel))?;
-    rawfn::set(lua, t, "terminate", crate::lua_fn!(terminate))?;
-    // `process.registry` is built on first access (`__index`), then cached in the table:
-    // its fields would add 7 interned strings and a table to every state.
-    let mt = lua.create_table_with_capacity(0, 1)?;
-    rawfn::set(lua, &mt, "__index", crate::lua_fn!(lazy_field))?;
-    readonly::set_readonly(lua, &mt, true)?;
-    t.set_metatable(Some(mt))?;
-    rawfn::set(lua, t, "upgrade", crate::lua_fn!(upgrade))?;
-    rawfn::set(lua, t, "with_context", crate::lua_fn!(with_context))?;
-    rawfn::set(lua, t, "with_options", crate::lua_fn!(with_options))?;
-    Ok(())
-}
+/// The functions this component adds to the `process` table (light C functions, built into
+/// a state's table on first read; `registry` is a table built on first read).
+static PROCESS_FIELDS: &[(&str, Field)] = &[
+    ("monitor", Field::Fn(crate::lua_fn!(monitor))),
+    ("unmonitor", Field::Fn(crate::lua_fn!(unmonitor))),
+    ("link", Field::Fn(crate::lua_fn!(link))),
+    ("unlink", Field::Fn(crate::lua_fn!(unlink))),
+    ("cancel", Field::Fn(crate::lua_fn!(cancel))),
+    ("terminate", Field::Fn(crate::lua_fn!(terminate))),
+    ("registry", Field::Call(crate::lua_fn!(registry_value))),
+    ("upgrade", Field::Fn(crate::lua_fn!(upgrade))),
+    ("with_context", Field::Fn(crate::lua_fn!(with_context))),
+    ("with_options", Field::Fn(crate::lua_fn!(with_options))),
+];
 
-/// `__index` of the `process` table: builds, freezes and caches `process.registry`.
-fn lazy_field(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
-    let (Some(LuaValue::Table(t)), Some(LuaValue::String(k))) = (args.front(), args.get(1)) else {
-        return Ok(ret1(LuaValue::Nil));
-    };
-    if k.as_bytes() != b"registry" {
-        return Ok(ret1(LuaValue::Nil));
-    }
+/// `process.registry`: the name registry functions, frozen.
+fn registry_value(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
     let reg = readonly::freeze(lua, LuaValue::Table(registry_table(lua)?))?;
-    readonly::set_readonly(lua, t, false)?;
-    let r = t.raw_set("registry", &reg);
-    readonly::set_readonly(lua, t, true)?;
-    r?;
     Ok(ret1(reg))
 }
 

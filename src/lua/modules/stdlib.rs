@@ -6,7 +6,12 @@
 //! `sinh`, `tanh`, `atan2`, and a `randomseed` that does nothing (upstream's is a no-op; each
 //! state's generator is seeded randomly by Lua 5.4 itself).
 
+use std::ffi::{CString, c_int};
+use std::sync::OnceLock;
+
 use mlua::{Lua, Table, Value, ffi};
+
+use crate::lua::vm::lazy::{self, Field};
 
 fn open(lua: &Lua, opener: ffi::lua_CFunction) -> mlua::Result<Table> {
     // SAFETY: `opener` is one of the stock `luaopen_*` functions of the linked Lua 5.4; they
@@ -15,9 +20,102 @@ fn open(lua: &Lua, opener: ffi::lua_CFunction) -> mlua::Result<Table> {
     f.call(())
 }
 
-/// `string` (also installs the string metatable used by `("x"):upper()`).
+/// `string` (also installs the string metatable used by `("x"):upper()` and the arithmetic
+/// coercions `"10" + 1`).
+///
+/// Every state has one (the string metatable must exist from the start), so the table is a
+/// [`lazy`] one: its functions are the stock `lstrlib.c` C functions, taken once per program
+/// from a scratch state ([`string_lib`]) and stored into a state's table on first read. The
+/// metatable holds the stock metamethods with `__index` = that table, as `luaopen_string`
+/// builds it.
 pub fn string(lua: &Lua) -> mlua::Result<Value> {
-    Ok(Value::Table(open(lua, ffi::luaopen_string)?))
+    let lib = string_lib();
+    // SAFETY: pushes the lazy table, builds the metatable next to it and sets it on a string
+    // (the metatable of all strings); leaves exactly the table. Run protected by `exec_raw`.
+    unsafe {
+        lua.exec_raw((), |l| {
+            lazy::push(l, &lib.spec);
+            ffi::lua_createtable(l, 0, lib.meta.len() as c_int + 1);
+            for (name, f) in lib.meta.iter() {
+                ffi::lua_pushcfunction(l, *f);
+                ffi::lua_setfield(l, -2, name.as_ptr());
+            }
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_setfield(l, -2, c"__index".as_ptr());
+            ffi::lua_pushliteral(l, c"");
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_setmetatable(l, -2);
+            ffi::lua_pop(l, 2);
+        })
+    }
+}
+
+/// The stock string library as C function pointers (valid in every state of the program).
+struct StringLib {
+    spec: lazy::Spec,
+    /// The string metatable's metamethods except `__index` (`__add`, `__sub`, …).
+    meta: Vec<(CString, ffi::lua_CFunction)>,
+}
+
+/// Take the string library's functions and metamethods from a scratch state, once.
+fn string_lib() -> &'static StringLib {
+    static LIB: OnceLock<StringLib> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let mut fields: Vec<(&'static str, Field)> = Vec::new();
+        let mut meta = Vec::new();
+        // SAFETY: a private state made and closed here; only stock API calls; the library
+        // table stays at index 1, its metatable walk happens on top of it.
+        unsafe {
+            let l = ffi::luaL_newstate();
+            assert!(!l.is_null(), "cannot create a Lua state");
+            ffi::lua_pushcfunction(l, ffi::luaopen_string);
+            ffi::lua_call(l, 0, 1);
+            for (name, f) in c_functions(l, 1) {
+                let name: &'static str = Box::leak(name.into_boxed_str());
+                fields.push((name, Field::Fn(f)));
+            }
+            ffi::lua_pushliteral(l, c"");
+            if ffi::lua_getmetatable(l, -1) != 0 {
+                let mt = ffi::lua_gettop(l);
+                for (name, f) in c_functions(l, mt) {
+                    if name != "__index" {
+                        meta.push((CString::new(name).expect("metamethod name"), f));
+                    }
+                }
+            }
+            ffi::lua_close(l);
+        }
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        StringLib {
+            spec: lazy::Spec::new("string", Box::leak(fields.into_boxed_slice())),
+            meta,
+        }
+    })
+}
+
+/// The (string key, C function value) pairs of the table at `t`.
+///
+/// # Safety
+/// `l` is a live state and `t` an absolute index of a table.
+unsafe fn c_functions(l: *mut ffi::lua_State, t: c_int) -> Vec<(String, ffi::lua_CFunction)> {
+    let mut out = Vec::new();
+    // SAFETY: a plain `lua_next` walk; keys are only read with `lua_tolstring` when they are
+    // strings (no conversion that would confuse `lua_next`).
+    unsafe {
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, t) != 0 {
+            if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, -2, &mut len);
+                let name = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len));
+                if let Some(f) = ffi::lua_tocfunction(l, -1) {
+                    out.push((name.into_owned(), f));
+                }
+            }
+            ffi::lua_pop(l, 1);
+        }
+    }
+    out
 }
 
 /// `table` (includes `table.unpack`; the global `unpack` alias is set by the sandbox).

@@ -5,6 +5,7 @@
 //! - [`factory`]: [`StateFactory`] — `acquire(modules)` / `release(state)` with a warm pool.
 //! - [`sandbox`]: the base globals and the per-process `_ENV` layout (spec §3.1/§3.3).
 //! - [`readonly`]: read-only shared library/module tables (patched VM flag).
+//! - [`lazy`]: library tables whose fields are built on first read (per-state memory).
 //! - [`data`]: per-state run-time data (process identity, current env).
 //! - [`budget`]: memory limit and the instruction-count preemption hook.
 //! - [`raise`]: raising clean Lua values (strings, error objects) from Rust callbacks.
@@ -17,6 +18,7 @@ pub mod budget;
 pub mod data;
 pub mod factory;
 mod helpers;
+pub mod lazy;
 pub mod protect;
 pub mod raise;
 pub mod readonly;

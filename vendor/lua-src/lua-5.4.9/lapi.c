@@ -949,6 +949,20 @@ LUA_API void lua_setreadonly (lua_State *L, int idx, int on) {
 }
 
 
+/*
+** [wippy patch] Whether the table at 'idx' is read-only.
+*/
+LUA_API int lua_isreadonly (lua_State *L, int idx) {
+  Table *t;
+  int ro;
+  lua_lock(L);
+  t = gettable(L, idx);
+  ro = isreadonlytable(t);
+  lua_unlock(L);
+  return ro;
+}
+
+
 LUA_API int lua_setmetatable (lua_State *L, int objindex) {
   TValue *obj;
   Table *mt;

@@ -142,7 +142,9 @@ struct lua_longjmp;  /* defined in ldo.c */
 #define EXTRA_STACK   5
 
 
+#if !defined(BASIC_STACK_SIZE)
 #define BASIC_STACK_SIZE        (2*LUA_MINSTACK)
+#endif
 
 #define stacksize(th)	cast_int((th)->stack_last.p - (th)->stack.p)
 

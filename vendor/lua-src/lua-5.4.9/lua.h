@@ -284,6 +284,7 @@ LUA_API void  (lua_rawseti) (lua_State *L, int idx, lua_Integer n);
 LUA_API void  (lua_rawsetp) (lua_State *L, int idx, const void *p);
 LUA_API int   (lua_setmetatable) (lua_State *L, int objindex);
 LUA_API void  (lua_setreadonly) (lua_State *L, int idx, int on);  /* [wippy patch] */
+LUA_API int   (lua_isreadonly) (lua_State *L, int idx);  /* [wippy patch] */
 LUA_API int   (lua_setiuservalue) (lua_State *L, int idx, int n);
 
 

@@ -196,6 +196,11 @@ impl Build {
 
         if let Lua54 = version {
             config.define("LUA_COMPAT_5_3", None);
+            // wippy (PATCHES.md §5): smaller per-state fixed structures. Every Lua process
+            // owns a state, so these are paid once per process.
+            config.define("STRCACHE_N", "13");
+            config.define("STRCACHE_M", "1");
+            config.define("BASIC_STACK_SIZE", "LUA_MINSTACK");
         }
 
         #[cfg(feature = "ucid")]

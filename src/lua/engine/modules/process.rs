@@ -28,44 +28,58 @@ use wippy_rt::{Error, Kind, Package, Pid, Value};
 use super::super::core::{Op, SubMode, with_core};
 use super::super::mailbox::{self, EVENTS, INBOX};
 use super::super::rawapi;
-use super::super::rawfn;
 use super::super::yields::{self, ret1, ret2};
 use crate::lua::convert;
 use crate::lua::modules::errors::{error_value, nil_err, nil_error};
+use crate::lua::vm::lazy::{self, Field};
 use crate::lua::vm::raise;
 use crate::system::process_manager::{StartOptions, StartRequest};
 
-/// The `process` table: light C functions only ([`rawfn`]), so the table costs a few
-/// hundred bytes per state.
+/// The fields of the `process` table: light C functions ([`rawfn`](super::super::rawfn)) built into the table
+/// on first read ([`lazy`]), so an idle process that only touched `process.inbox` holds one
+/// field. `process_system` adds its functions with [`lazy::Spec::extend`].
+pub(crate) static SPEC: lazy::Spec = lazy::Spec::new(
+    "process",
+    &[
+        ("pid", Field::Fn(crate::lua_fn!(pid))),
+        ("id", Field::Fn(crate::lua_fn!(entry_id))),
+        ("send", Field::Fn(send)),
+        ("spawn", Field::Fn(crate::lua_fn!(spawn_plain))),
+        (
+            "spawn_monitored",
+            Field::Fn(crate::lua_fn!(spawn_monitored)),
+        ),
+        ("spawn_linked", Field::Fn(crate::lua_fn!(spawn_linked))),
+        (
+            "spawn_linked_monitored",
+            Field::Fn(crate::lua_fn!(spawn_linked_monitored)),
+        ),
+        ("exec", Field::Fn(crate::lua_fn!(exec))),
+        ("cancel", Field::Fn(crate::lua_fn!(cancel))),
+        ("terminate", Field::Fn(crate::lua_fn!(terminate))),
+        ("inbox", Field::Fn(crate::lua_fn!(inbox))),
+        ("events", Field::Fn(crate::lua_fn!(events))),
+        ("listen", Field::Fn(crate::lua_fn!(listen))),
+        ("unlisten", Field::Fn(crate::lua_fn!(unlisten))),
+        ("get_options", Field::Fn(crate::lua_fn!(get_options))),
+        ("set_options", Field::Fn(crate::lua_fn!(set_options))),
+        ("event", Field::Call(crate::lua_fn!(event_table))),
+    ],
+);
+
+/// The `process` table (see [`SPEC`]).
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
-    let t = lua.create_table_with_capacity(0, 20)?;
-    rawfn::set(lua, &t, "pid", crate::lua_fn!(pid))?;
-    rawfn::set(lua, &t, "id", crate::lua_fn!(entry_id))?;
-    rawfn::set(lua, &t, "send", send)?;
-    rawfn::set(lua, &t, "spawn", crate::lua_fn!(spawn_plain))?;
-    rawfn::set(lua, &t, "spawn_monitored", crate::lua_fn!(spawn_monitored))?;
-    rawfn::set(lua, &t, "spawn_linked", crate::lua_fn!(spawn_linked))?;
-    rawfn::set(
-        lua,
-        &t,
-        "spawn_linked_monitored",
-        crate::lua_fn!(spawn_linked_monitored),
-    )?;
-    rawfn::set(lua, &t, "exec", crate::lua_fn!(exec))?;
-    rawfn::set(lua, &t, "cancel", crate::lua_fn!(cancel))?;
-    rawfn::set(lua, &t, "terminate", crate::lua_fn!(terminate))?;
-    rawfn::set(lua, &t, "inbox", crate::lua_fn!(inbox))?;
-    rawfn::set(lua, &t, "events", crate::lua_fn!(events))?;
-    rawfn::set(lua, &t, "listen", crate::lua_fn!(listen))?;
-    rawfn::set(lua, &t, "unlisten", crate::lua_fn!(unlisten))?;
-    rawfn::set(lua, &t, "get_options", crate::lua_fn!(get_options))?;
-    rawfn::set(lua, &t, "set_options", crate::lua_fn!(set_options))?;
+    // SAFETY: `lazy::push` pushes exactly one table; `exec_raw` runs it protected.
+    unsafe { lua.exec_raw((), |l| lazy::push(l, &SPEC)) }
+}
+
+/// `process.event`: the event kind constants.
+fn event_table(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
     let ev = lua.create_table_with_capacity(0, 3)?;
     ev.raw_set("CANCEL", CANCEL)?;
     ev.raw_set("EXIT", EXIT)?;
     ev.raw_set("LINK_DOWN", LINK_DOWN)?;
-    t.raw_set("event", ev)?;
-    Ok(LuaValue::Table(t))
+    Ok(ret1(LuaValue::Table(ev)))
 }
 
 fn pid(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
