@@ -267,7 +267,7 @@ pub fn value_to_rt(lua: &Lua, v: &Value) -> Error {
         other => {
             let s = lua
                 .globals()
-                .raw_get::<mlua::Function>("tostring")
+                .get::<mlua::Function>("tostring")
                 .and_then(|f| f.call::<String>(other.clone()))
                 .unwrap_or_else(|_| other.type_name().to_string());
             Error::new(Kind::UNKNOWN, s)

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use mlua::{Lua, Table, Value, ffi};
 
 use crate::lua::vm::lazy::{self, Field};
+use crate::lua::vm::readonly::lua_setreadonly;
 
 fn open(lua: &Lua, opener: ffi::lua_CFunction) -> mlua::Result<Table> {
     // SAFETY: `opener` is one of the stock `luaopen_*` functions of the linked Lua 5.4; they
@@ -27,7 +28,7 @@ fn open(lua: &Lua, opener: ffi::lua_CFunction) -> mlua::Result<Table> {
 /// [`lazy`] one: its functions are the stock `lstrlib.c` C functions, taken once per program
 /// from a scratch state ([`string_lib`]) and stored into a state's table on first read. The
 /// metatable holds the stock metamethods with `__index` = that table, as `luaopen_string`
-/// builds it.
+/// builds it, read-only.
 pub fn string(lua: &Lua) -> mlua::Result<Value> {
     let lib = string_lib();
     // SAFETY: pushes the lazy table, builds the metatable next to it and sets it on a string
@@ -42,6 +43,9 @@ pub fn string(lua: &Lua) -> mlua::Result<Value> {
             }
             ffi::lua_pushvalue(l, -2);
             ffi::lua_setfield(l, -2, c"__index".as_ptr());
+            // Read-only: `getmetatable("")` returns it (as stock Lua), but user code cannot
+            // change string behaviour for later processes of the state through it.
+            lua_setreadonly(l, -1, 1);
             ffi::lua_pushliteral(l, c"");
             ffi::lua_pushvalue(l, -2);
             ffi::lua_setmetatable(l, -2);
@@ -70,14 +74,14 @@ fn string_lib() -> &'static StringLib {
             assert!(!l.is_null(), "cannot create a Lua state");
             ffi::lua_pushcfunction(l, ffi::luaopen_string);
             ffi::lua_call(l, 0, 1);
-            for (name, f) in c_functions(l, 1) {
+            for (name, f) in lazy::c_functions(l, 1) {
                 let name: &'static str = Box::leak(name.into_boxed_str());
                 fields.push((name, Field::Fn(f)));
             }
             ffi::lua_pushliteral(l, c"");
             if ffi::lua_getmetatable(l, -1) != 0 {
                 let mt = ffi::lua_gettop(l);
-                for (name, f) in c_functions(l, mt) {
+                for (name, f) in lazy::c_functions(l, mt) {
                     if name != "__index" {
                         meta.push((CString::new(name).expect("metamethod name"), f));
                     }
@@ -91,31 +95,6 @@ fn string_lib() -> &'static StringLib {
             meta,
         }
     })
-}
-
-/// The (string key, C function value) pairs of the table at `t`.
-///
-/// # Safety
-/// `l` is a live state and `t` an absolute index of a table.
-unsafe fn c_functions(l: *mut ffi::lua_State, t: c_int) -> Vec<(String, ffi::lua_CFunction)> {
-    let mut out = Vec::new();
-    // SAFETY: a plain `lua_next` walk; keys are only read with `lua_tolstring` when they are
-    // strings (no conversion that would confuse `lua_next`).
-    unsafe {
-        ffi::lua_pushnil(l);
-        while ffi::lua_next(l, t) != 0 {
-            if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
-                let mut len = 0usize;
-                let p = ffi::lua_tolstring(l, -2, &mut len);
-                let name = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len));
-                if let Some(f) = ffi::lua_tocfunction(l, -1) {
-                    out.push((name.into_owned(), f));
-                }
-            }
-            ffi::lua_pop(l, 1);
-        }
-    }
-    out
 }
 
 /// `table` (includes `table.unpack`; the global `unpack` alias is set by the sandbox).

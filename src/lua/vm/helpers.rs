@@ -44,7 +44,7 @@ pub(crate) fn helpers(lua: &Lua) -> mlua::Result<Table> {
         .load(&BYTECODE[..])
         .set_mode(ChunkMode::Binary)
         .set_name("=[C]")
-        .call(g.raw_get::<mlua::Value>("pcall")?)?;
+        .call(g.get::<mlua::Value>("pcall")?)?;
     lua.set_named_registry_value(HELPERS_KEY, &t)?;
     Ok(t)
 }

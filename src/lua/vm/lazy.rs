@@ -22,12 +22,7 @@ use std::sync::OnceLock;
 
 use mlua::ffi;
 
-unsafe extern "C-unwind" {
-    /// Patched `lapi.c` (`vendor/lua-src/PATCHES.md` §2): set/clear the read-only flag.
-    fn lua_setreadonly(state: *mut ffi::lua_State, idx: c_int, on: c_int);
-    /// Patched `lapi.c` (`vendor/lua-src/PATCHES.md` §2): whether the table is read-only.
-    fn lua_isreadonly(state: *mut ffi::lua_State, idx: c_int) -> c_int;
-}
+use super::readonly::{lua_isreadonly, lua_setreadonly};
 
 /// How one field's value is made.
 pub enum Field {
@@ -218,4 +213,29 @@ unsafe extern "C-unwind" fn lazy_pairs(l: *mut ffi::lua_State) -> c_int {
         ffi::lua_pushnil(l);
         3
     }
+}
+
+/// The (string key, C function value) pairs of the table at `t`.
+///
+/// # Safety
+/// `l` is a live state and `t` an absolute index of a table.
+pub unsafe fn c_functions(l: *mut ffi::lua_State, t: c_int) -> Vec<(String, ffi::lua_CFunction)> {
+    let mut out = Vec::new();
+    // SAFETY: a plain `lua_next` walk; keys are only read with `lua_tolstring` when they are
+    // strings (no conversion that would confuse `lua_next`).
+    unsafe {
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, t) != 0 {
+            if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, -2, &mut len);
+                let name = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len));
+                if let Some(f) = ffi::lua_tocfunction(l, -1) {
+                    out.push((name.into_owned(), f));
+                }
+            }
+            ffi::lua_pop(l, 1);
+        }
+    }
+    out
 }

@@ -22,7 +22,9 @@ pub const READONLY_MESSAGE: &str = "attempt to modify read-only table";
 unsafe extern "C-unwind" {
     /// Added by the wippy patch to `lapi.c`: set or clear the read-only flag of the table at
     /// `idx`.
-    fn lua_setreadonly(state: *mut mlua::ffi::lua_State, idx: c_int, on: c_int);
+    pub(crate) fn lua_setreadonly(state: *mut mlua::ffi::lua_State, idx: c_int, on: c_int);
+    /// Added by the wippy patch to `lapi.c`: whether the table at `idx` is read-only.
+    pub(crate) fn lua_isreadonly(state: *mut mlua::ffi::lua_State, idx: c_int) -> c_int;
 }
 
 /// Mark `t` read-only (or writable again with `on = false`).

@@ -13,12 +13,14 @@
 //!                          access, marks it read-only, stores it in B, returns it
 //! ```
 //!
-//! B holds the base functions upstream keeps (`assert error pcall xpcall type tostring
+//! B serves the base functions upstream keeps (`assert error pcall xpcall type tostring
 //! tonumber pairs ipairs next select rawget rawset rawequal rawlen getmetatable setmetatable
-//! _VERSION`), plus — built on first access — `print` (an info log line), `require`
-//! (`_ENV[name]` or an error), a `package` stub and `unpack`. `load`, `loadfile`, `dofile`, `collectgarbage` and `warn`
-//! are removed; `io`, `debug`, `utf8` are never opened. `string` is opened eagerly because the
-//! string metatable (`("x"):upper()`, `"10" + 1`) must exist from the start; every other
+//! _VERSION`), plus `print` (an info log line), `require` (`_ENV[name]` or an error), a
+//! `package` stub and `unpack` — all built by the loader on first access and then stored in B
+//! (the stock C functions are taken once per program from a scratch state). `load`,
+//! `loadfile`, `dofile`, `collectgarbage` and `warn` are removed; `io`, `debug`, `utf8` are
+//! never opened. `string` is set eagerly because the string metatable (`("x"):upper()`,
+//! `"10" + 1`) must exist from the start, but its table is a [`super::lazy`] one; every other
 //! library table is built on first access, so an idle process pays only for what it touched.
 //!
 //! Invariants: user code can reach B only through E's `__index` (reads); B's library values
@@ -49,20 +51,11 @@ pub(super) const ENV_MT_KEY: &str = "wippy.env_mt";
 
 /// Build the sandboxed base globals in a fresh state (base library already opened by mlua).
 pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
-    let base = lua.globals();
-    for name in REMOVED_BASE {
-        base.raw_set(*name, Value::Nil)?;
-    }
-
-    // `type`: the stock one, except that typed-Lua type objects answer "type" (spec §2.x:
-    // `type(T)` → "type"). A C function like `luaB_type`, so plain values pay nothing extra.
-    // SAFETY: `type_function` is a valid lua_CFunction (see its docs).
-    base.raw_set("type", unsafe { lua.create_c_function(type_function)? })?;
+    let base = fresh_globals(lua)?;
 
     // `string`: eager (the string metatable must exist for method calls and coercions).
     let string = modules::module_value(lua, "string")?.unwrap_or(Value::Nil);
     base.raw_set("string", string)?;
-    protect_string_metatable(lua)?;
 
     // Everything else is built on first access (`print`, `require`, `package`, `unpack` and
     // the core library/module tables), so an idle process pays only for what it touched.
@@ -72,6 +65,7 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
         };
         let k = k.to_str()?;
         let v = match &*k {
+            "_VERSION" => Value::String(lua.create_string(&base_lib().version)?),
             "print" => Value::Function(print_function(lua)?),
             "require" => Value::Function(require_function(lua)?),
             "package" => Value::Table(package_stub(lua)?),
@@ -85,7 +79,11 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
             name if modules::is_core(name) => {
                 modules::module_value(lua, name)?.unwrap_or(Value::Nil)
             }
-            _ => return Ok(Value::Nil),
+            name => match base_lib().functions.iter().find(|(n, _)| n == name) {
+                // SAFETY: a stock `lbaselib.c` function or `type_function` (valid C functions).
+                Some((_, f)) => Value::Function(unsafe { lua.create_c_function(*f)? }),
+                None => return Ok(Value::Nil),
+            },
         };
         b.raw_set(&*k, &v)?;
         Ok(v)
@@ -100,6 +98,76 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     readonly::set_readonly(lua, &env_mt, true)?;
     lua.set_named_registry_value(ENV_MT_KEY, env_mt)?;
     Ok(base)
+}
+
+/// Replace the globals table mlua filled with the stock base library by an empty one: the
+/// base functions are served on first read by the base loader ([`base_lib`]) like the
+/// library tables, so an idle state holds only the few it used (the eager table with 25
+/// functions and their names cost ~1.5 KB per state). The stock table becomes garbage once
+/// `package.loaded._G` (set by `luaL_requiref`) points to the new table; the state's creator
+/// collects it ([`super::LuaState::new`]).
+fn fresh_globals(lua: &Lua) -> mlua::Result<Table> {
+    use mlua::ffi;
+    // SAFETY: plain API calls on the state's main thread inside `exec_raw`'s protected call;
+    // the stack is balanced (table stored, `_LOADED` pushed and popped).
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            ffi::lua_createtable(l, 0, 4);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_rawseti(l, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
+            // `package.loaded._G` → the new table: argument errors name a C function by
+            // finding it there (`bad argument #1 to 'type'`).
+            if ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"_LOADED".as_ptr()) == ffi::LUA_TTABLE
+            {
+                ffi::lua_pushvalue(l, -2);
+                ffi::lua_setfield(l, -2, c"_G".as_ptr());
+            }
+            ffi::lua_pop(l, 2);
+        })?;
+    }
+    Ok(lua.globals())
+}
+
+/// The base functions a sandboxed state serves (stock `lbaselib.c` C functions minus
+/// [`REMOVED_BASE`], with `type` replaced by [`type_function`]) and `_VERSION`, taken once per
+/// program from a scratch state.
+struct BaseLib {
+    functions: Vec<(String, mlua::ffi::lua_CFunction)>,
+    version: String,
+}
+
+fn base_lib() -> &'static BaseLib {
+    use mlua::ffi;
+    static LIB: std::sync::OnceLock<BaseLib> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let mut functions = Vec::new();
+        let mut version = String::new();
+        // SAFETY: a private state made and closed here; `luaopen_base` returns the globals
+        // table at index 1; only reads follow.
+        unsafe {
+            let l = ffi::luaL_newstate();
+            assert!(!l.is_null(), "cannot create a Lua state");
+            ffi::lua_pushcfunction(l, ffi::luaopen_base);
+            ffi::lua_call(l, 0, 1);
+            for (name, f) in super::lazy::c_functions(l, 1) {
+                if REMOVED_BASE.contains(&name.as_str()) {
+                    continue;
+                }
+                // `type`: the stock one, except that typed-Lua type objects answer "type"
+                // (`type(T)` → "type"), a C function like `luaB_type`.
+                let f = if name == "type" { type_function } else { f };
+                functions.push((name, f));
+            }
+            if ffi::lua_getfield(l, 1, c"_VERSION".as_ptr()) == ffi::LUA_TSTRING {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                version = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
+                    .into_owned();
+            }
+            ffi::lua_close(l);
+        }
+        BaseLib { functions, version }
+    })
 }
 
 /// Meta field that marks typed-Lua type objects (set by their metatable; see
@@ -127,21 +195,10 @@ unsafe extern "C-unwind" fn type_function(l: *mut mlua::ffi::lua_State) -> std::
     }
 }
 
-/// Make the string metatable read-only: `getmetatable("")` still returns it (as stock Lua),
-/// but user code cannot change string behaviour for later processes through it.
-fn protect_string_metatable(lua: &Lua) -> mlua::Result<()> {
-    let getmetatable: Function = lua.globals().raw_get("getmetatable")?;
-    let mt: Option<Table> = getmetatable.call("")?;
-    if let Some(mt) = mt {
-        readonly::set_readonly(lua, &mt, true)?;
-    }
-    Ok(())
-}
-
 /// `print(...)`: tostring each argument, join with a space, log at info level with the
 /// `pid` and `location` fields (spec §3.3) — never stdout.
 fn print_function(lua: &Lua) -> mlua::Result<Function> {
-    let tostring: Function = lua.globals().raw_get("tostring")?;
+    let tostring: Function = lua.globals().get("tostring")?;
     lua.create_function(move |lua, args: Variadic<Value>| {
         let mut line = String::new();
         for (i, v) in args.iter().enumerate() {

@@ -59,6 +59,9 @@ impl LuaState {
         lua.set_app_data(StateData::default());
         sandbox::build_base(&lua).map_err(vm_err)?;
         let env_mt = sandbox::env_metatable(&lua).map_err(vm_err)?;
+        // Free the stock globals table the sandbox replaced (an idle process never allocates
+        // enough to run the collector, so without this the garbage would stay for its life).
+        lua.gc_collect().map_err(vm_err)?;
         if let Some(limit) = cfg.memory_limit {
             lua.set_memory_limit(limit).map_err(vm_err)?;
         }

@@ -58,7 +58,7 @@ fn has_terminal() -> bool {
 }
 
 fn text(lua: &Lua, args: &MultiValue, sep: &str) -> mlua::Result<Vec<u8>> {
-    let tostring: mlua::Function = lua.globals().raw_get("tostring")?;
+    let tostring: mlua::Function = lua.globals().get("tostring")?;
     let mut out = Vec::new();
     for (i, v) in args.iter().enumerate() {
         if i > 0 {

@@ -160,7 +160,7 @@ pub(crate) fn lookup_type(
         match genv {
             // Environments reach shared globals through `__index`: a normal read.
             Some(e) => e.get(n).ok(),
-            None => lua.globals().raw_get(n).ok(),
+            None => lua.globals().get(n).ok(),
         }
     };
     let v: Value = match module {
