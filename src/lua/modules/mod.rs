@@ -151,7 +151,7 @@ pub fn is_core(name: &str) -> bool {
 pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
     let has_data = match lua.app_data_ref::<StateData>() {
         Some(d) => {
-            if let Some(v) = d.modules.get(name) {
+            if let Some((_, v)) = d.modules.iter().find(|(n, _)| **n == *name) {
                 return Ok(Some(v.clone()));
             }
             true
@@ -180,7 +180,10 @@ pub fn module_value(lua: &Lua, name: &str) -> mlua::Result<Option<Value>> {
     let v = readonly::freeze(lua, v)?;
     if has_data {
         if let Some(mut d) = lua.app_data_mut::<StateData>() {
-            d.modules.insert(name.into(), v.clone());
+            if d.modules.capacity() == 0 {
+                d.modules.reserve_exact(2);
+            }
+            d.modules.push((name.into(), v.clone()));
         }
     } else {
         lua_cache(lua)?.raw_set(name, &v)?;

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use fnv::FnvHashMap;
 use mlua::{Lua, Table, Value};
 use wippy_rt::Pid;
 
@@ -29,8 +28,10 @@ pub struct StateData {
     pub env: Option<Table>,
     /// Who is running.
     pub info: ProcessInfo,
-    /// The per-state cache of built module values (name → frozen value).
-    pub modules: FnvHashMap<Box<str>, Value>,
+    /// The per-state cache of built module values (name → frozen value). A vector: a state
+    /// holds a handful (an idle process one or two), and a hash map's first allocation cost
+    /// ~250 bytes per state.
+    pub modules: Vec<(Box<str>, Value)>,
 }
 
 /// The environment table of the process currently bound to `lua`: its per-process `_ENV`,

@@ -11,7 +11,7 @@
 //! `__pairs` metamethod fills every field first, then iterates with `next`), read-only-ness
 //! (a read-only table stays read-only: the loader clears the flag only around its own raw
 //! set). Differences, accepted: `rawget`/`next` on a field never read return nil, and
-//! `getmetatable(t)` returns `false` instead of nil.
+//! `getmetatable(t)` returns the (read-only) metatable instead of nil.
 //!
 //! Invariants: a lazy table holds only fields of its spec (plus what Rust set on it before
 //! it was frozen); a field is built at most once per table; the spec outlives every state
@@ -79,8 +79,9 @@ impl Spec {
     }
 }
 
-/// Push a new, empty lazy table for `spec` (its metatable is built once per state and kept
-/// in the registry under the spec's address).
+/// Push a new, empty lazy table for `spec` (its metatable — `__index` a C closure over the
+/// spec, `__pairs` a light C function — is built once per state and kept in the registry
+/// under the spec's address).
 ///
 /// # Safety
 /// `l` must be a live Lua thread with room for 4 stack slots; may raise a memory error.
@@ -92,15 +93,12 @@ pub unsafe fn push(l: *mut ffi::lua_State, spec: &'static Spec) {
         let key = spec as *const Spec as *const c_void;
         if ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key) != ffi::LUA_TTABLE {
             ffi::lua_pop(l, 1);
-            ffi::lua_createtable(l, 0, 3);
+            ffi::lua_createtable(l, 0, 2);
             ffi::lua_pushlightuserdata(l, key as *mut c_void);
             ffi::lua_pushcclosure(l, lazy_index, 1);
             ffi::lua_setfield(l, -2, c"__index".as_ptr());
-            ffi::lua_pushlightuserdata(l, key as *mut c_void);
-            ffi::lua_pushcclosure(l, lazy_pairs, 1);
+            ffi::lua_pushcfunction(l, lazy_pairs);
             ffi::lua_setfield(l, -2, c"__pairs".as_ptr());
-            ffi::lua_pushboolean(l, 0);
-            ffi::lua_setfield(l, -2, c"__metatable".as_ptr());
             lua_setreadonly(l, -1, 1);
             ffi::lua_pushvalue(l, -1);
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key);
@@ -152,6 +150,30 @@ unsafe fn spec_of(l: *mut ffi::lua_State) -> &'static Spec {
     unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const Spec) }
 }
 
+/// The spec of the lazy table at index 1, if it is one: its metatable's `__index` has a
+/// light-userdata first upvalue `p` and the registry maps `p` to that same metatable (only
+/// [`push`] stores such entries, so `p` is a `&'static Spec`).
+unsafe fn spec_of_table(l: *mut ffi::lua_State) -> Option<&'static Spec> {
+    // SAFETY: API reads on a live frame; the stack is restored before returning.
+    unsafe {
+        let top = ffi::lua_gettop(l);
+        let mut spec = None;
+        if ffi::lua_getmetatable(l, 1) != 0
+            && ffi::lua_getfield(l, -1, c"__index".as_ptr()) == ffi::LUA_TFUNCTION
+            && !ffi::lua_getupvalue(l, -1, 1).is_null()
+            && ffi::lua_type(l, -1) == ffi::LUA_TLIGHTUSERDATA
+        {
+            let p = ffi::lua_touserdata(l, -1);
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, p);
+            if ffi::lua_rawequal(l, -1, top + 1) != 0 {
+                spec = Some(&*(p as *const Spec));
+            }
+        }
+        ffi::lua_settop(l, top);
+        spec
+    }
+}
+
 /// `__index(t, k)`: build, store and return field `k`, or nil.
 unsafe extern "C-unwind" fn lazy_index(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a metamethod with (t, k); only API calls on that frame.
@@ -197,7 +219,8 @@ unsafe extern "C-unwind" fn lazy_pairs(l: *mut ffi::lua_State) -> c_int {
     unsafe {
         ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
         ffi::lua_settop(l, 1);
-        for (name, f) in spec_of(l).all() {
+        let fields = spec_of_table(l).into_iter().flat_map(|s| s.all());
+        for (name, f) in fields {
             ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
             if ffi::lua_rawget(l, 1) == ffi::LUA_TNIL {
                 ffi::lua_pop(l, 1);

@@ -244,7 +244,13 @@ impl LuaState {
         };
         match hit {
             Some(i) => self.chunks[i] = (name, chunk),
-            None => self.chunks.push((name, chunk)),
+            None => {
+                if self.chunks.capacity() == 0 {
+                    // Most states hold one entry chunk for life: no room for four.
+                    self.chunks.reserve_exact(1);
+                }
+                self.chunks.push((name, chunk))
+            }
         }
         Ok(func)
     }
