@@ -31,7 +31,28 @@
 //!
 //! Cancellation: a Lua caller terminates the callee process when the caller ends first; a
 //! queued call whose caller is gone is skipped.
+//!
+//! # Inline first step (`funcs.call` from a Lua process)
+//!
+//! A call made by a Lua process's `funcs.call` that gets a worker at once is spawned in
+//! *inline* mode ([`InlineCall`]): after the runtime has registered the call (PID routable,
+//! global `on_start` hooks — topology — done), the pool host's own `on_start` hook, which the
+//! runtime runs synchronously on the spawning thread inside the caller's step, runs the call's
+//! first step. When the function returns without blocking — the common case — the hook
+//! records the result and fails on purpose, so the runtime rolls the spawn back: the call is
+//! never queued on a worker, never wakes another thread, and the caller's task resumes with
+//! the result in the same step. When the function blocks or is preempted, the hook succeeds
+//! and the call continues as an ordinary process under the same PID. Operations that need the
+//! process context (timers, calls, `exec`, jobs) are deferred from the inline step to the
+//! first scheduled step; messages, spawns and channels work as usual (the PID is routable).
+//!
+//! The result and the caller's reply meet in a [`ReplySlot`] (whichever arrives second
+//! delivers), so the reply is only built when the call outlives its spawn. A rolled-back
+//! spawn runs no `on_complete` hooks; [`inline_exit`] does what the system's would (topology
+//! completion: EXIT/LINK_DOWN to watchers and links, names dropped; SQL resources released).
+//! Decision note 0100.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
@@ -46,7 +67,7 @@ use wippy_rt::{
 
 use super::code::{LuaEntry, LuaKind};
 use super::core::{Core, CoreBox};
-use super::process::{LuaProcess, ReplySlot, prepare_state, resolve_method};
+use super::process::{LuaProcess, prepare_state, resolve_method};
 use super::shared::Engine;
 use crate::lua::vm::LuaState;
 use crate::system::process_manager::ATTR_CONTEXT;
@@ -58,6 +79,74 @@ pub const DEFAULT_AUTO_MAX: usize = 100;
 pub const DEFAULT_MAX: usize = 16;
 /// The default static pool size.
 pub const DEFAULT_STATIC: usize = 8;
+
+thread_local! {
+    /// The inline call whose `init` just ran on this thread, for the pool host's `on_start`
+    /// hook (which runs next, on the same thread, inside the same spawn).
+    static HANDOFF: RefCell<Option<(Pid, Arc<Mutex<LuaProcess>>)>> = const { RefCell::new(None) };
+    /// The inline call whose first step runs on this thread (see [`InlineCall::close`]).
+    static RUNNING: Cell<*const Mutex<LuaProcess>> = const { Cell::new(std::ptr::null()) };
+    /// The runtime closed the running inline call (killed by its own step).
+    static CLOSE_PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How a call started (see [`call_from_step`]).
+pub(crate) enum Started {
+    /// Running as a process with this PID; the reply gets the result.
+    Running(Pid),
+    /// Queued, or handled elsewhere; the reply gets the result.
+    Waiting,
+    /// Finished during the start (inline first step, or failed to start); no reply was built.
+    Done(Result<Value, Error>),
+}
+
+/// Where a call's result meets its reply (see the module docs): whichever comes second
+/// delivers.
+pub(crate) enum Rendezvous {
+    /// Neither yet (an inline call whose spawn has not returned).
+    Empty,
+    /// The reply, waiting for the result.
+    Reply(Reply),
+    /// The result, waiting for the reply (or for the spawner to take it).
+    Result(Result<Value, Error>),
+    /// Delivered.
+    Done,
+}
+
+/// The shared rendezvous of one call (the process delivers into it, the pool reads it back
+/// when the spawn ends).
+pub(crate) type ReplySlot = Arc<Mutex<Rendezvous>>;
+
+fn lock_slot(slot: &ReplySlot) -> std::sync::MutexGuard<'_, Rendezvous> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The call ended with `r`: send it to the reply, or leave it for the spawner.
+pub(crate) fn deliver(slot: &ReplySlot, r: Result<Value, Error>) {
+    let mut g = lock_slot(slot);
+    match std::mem::replace(&mut *g, Rendezvous::Done) {
+        Rendezvous::Reply(reply) => {
+            drop(g);
+            reply.send(r);
+        }
+        Rendezvous::Empty => *g = Rendezvous::Result(r),
+        // A second result cannot happen (the process delivers once); keep the first.
+        other => *g = other,
+    }
+}
+
+/// What the exit hooks would do for an inline execution that ended during its spawn: drop
+/// names and monitor/link edges registered under its PID (notifying watchers), release SQL
+/// resources it owned. Each is an atomic load when the table is empty.
+pub(crate) fn inline_exit(handle: &wippy_rt::Handle, pid: &Pid, result: &Result<Value, Error>) {
+    if let Some(t) = crate::system::topology::Topology::of(handle) {
+        t.names().remove(pid);
+        t.graph().complete(pid, result);
+    }
+    if let Some(o) = crate::services::sql::owners::of(handle) {
+        o.release_all(pid);
+    }
+}
 
 /// Where a call's result goes.
 pub(crate) enum Reply {
@@ -236,7 +325,13 @@ impl FnPool {
         })?;
         let n = engine.host_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let host = format!("{}#lua.{n}", entry.id);
-        engine.sys.handle.add_host(&host, HostConfig::default())?;
+        engine.sys.handle.add_host(
+            &host,
+            HostConfig {
+                lifecycle: Some(Arc::new(InlineHook)),
+                ..HostConfig::default()
+            },
+        )?;
         let limit = match spec.kind {
             PoolKind::Adaptive => engine.sys.handle.workers().clamp(1, spec.max),
             _ => spec.max,
@@ -322,22 +417,37 @@ impl FnPool {
 
     /// Start a call; returns the callee PID when it started at once.
     pub(crate) fn call(self: &Arc<Self>, req: CallRequest, reply: Reply) -> Option<Pid> {
+        match self.start(req, move || reply, false) {
+            Started::Running(pid) => Some(pid),
+            Started::Waiting => None,
+            // Not inline: results and start failures went to the reply.
+            Started::Done(_) => None,
+        }
+    }
+
+    /// Start a call. `inline` asks for the inline first step (module docs); `reply` is only
+    /// built when the call does not end during its start (a non-inline start always builds
+    /// it, and then never returns [`Started::Done`]).
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        req: CallRequest,
+        reply: impl FnOnce() -> Reply,
+        inline: bool,
+    ) -> Started {
         let Some(engine) = self.engine.upgrade() else {
-            reply.send(Err(super::shared::no_engine()));
-            return None;
+            return fail(inline, reply, super::shared::no_engine());
         };
         let mut g = self.lock();
         if g.retired {
             drop(g);
-            reply.send(Err(self.pool_gone()));
-            return None;
+            return fail(inline, reply, self.pool_gone());
         }
         let current = engine.code.epoch();
         while let Some(w) = g.idle.pop() {
             if w.epoch == current || self.entry_unchanged(&engine) {
                 g.busy += 1;
                 drop(g);
-                return self.run(&engine, w, req, reply);
+                return self.run(&engine, w, req, reply, inline);
             }
             g.live -= 1;
             engine.factory.release(w.state);
@@ -347,19 +457,21 @@ impl FnPool {
             g.busy += 1;
             drop(g);
             return match self.create_worker(&engine) {
-                Ok(w) => self.run(&engine, w, req, reply),
+                Ok(w) => self.run(&engine, w, req, reply, inline),
                 Err(e) => {
                     let mut g = self.lock();
                     g.live -= 1;
                     g.busy -= 1;
                     drop(g);
-                    reply.send(Err(e));
-                    None
+                    fail(inline, reply, e)
                 }
             };
         }
-        g.queue.push_back(Queued { req, reply });
-        None
+        g.queue.push_back(Queued {
+            req,
+            reply: reply(),
+        });
+        Started::Waiting
     }
 
     /// True when nothing in the store affects this pool's code since its workers were built
@@ -381,15 +493,21 @@ impl FnPool {
         .with_detail("target", self.entry.id.as_str())
     }
 
-    /// Spawn the call process for `worker`.
+    /// Spawn the call process for `worker` (inline: also run its first step, module docs).
     fn run(
         self: &Arc<Self>,
         engine: &Arc<Engine>,
         worker: Worker,
         req: CallRequest,
-        reply: Reply,
-    ) -> Option<Pid> {
-        let slot: ReplySlot = Arc::new(Mutex::new(Some(reply)));
+        reply: impl FnOnce() -> Reply,
+        inline: bool,
+    ) -> Started {
+        let mut reply = Some(reply);
+        let slot: ReplySlot = Arc::new(Mutex::new(if inline {
+            Rendezvous::Empty
+        } else {
+            Rendezvous::Reply((reply.take().expect("reply builder"))())
+        }));
         let mut attrs = Vec::new();
         if !req.context.is_empty() {
             attrs.push((
@@ -409,21 +527,46 @@ impl FnPool {
             ..SpawnOptions::default()
         };
         let p = LuaProcess::call(engine.clone(), self.clone(), worker, req, slot.clone());
-        match engine.sys.handle.spawn(
-            &self.host,
-            Box::new(p),
-            &self.entry.method,
-            Vec::new(),
-            opts,
-        ) {
-            Ok(pid) => Some(pid),
-            Err(e) => {
-                let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(r) = r {
-                    r.send(Err(e));
-                }
-                None
+        let p: Box<dyn Process> = if inline {
+            Box::new(InlineCall(Arc::new(Mutex::new(p))))
+        } else {
+            Box::new(p)
+        };
+        let spawned = engine
+            .sys
+            .handle
+            .spawn(&self.host, p, &self.entry.method, Vec::new(), opts);
+        if inline {
+            // Not taken when the spawn failed between `init` and the hook.
+            HANDOFF.with(|h| h.borrow_mut().take());
+        }
+        let mut g = lock_slot(&slot);
+        let state = std::mem::replace(&mut *g, Rendezvous::Done);
+        match (spawned, state) {
+            // Ended in its first step (or `init` failed): the result is the call's.
+            (Err(_), Rendezvous::Result(r)) => Started::Done(r),
+            // The spawn itself failed.
+            (Err(e), Rendezvous::Empty) => Started::Done(Err(e)),
+            (Err(e), Rendezvous::Reply(r)) => {
+                drop(g);
+                r.send(Err(e));
+                Started::Waiting
             }
+            (Ok(pid), Rendezvous::Empty) => {
+                *g = Rendezvous::Reply((reply.take().expect("reply builder"))());
+                Started::Running(pid)
+            }
+            // Already finished on another worker.
+            (Ok(pid), Rendezvous::Result(r)) => {
+                drop(g);
+                (reply.take().expect("reply builder"))().send(r);
+                Started::Running(pid)
+            }
+            (Ok(pid), other) => {
+                *g = other;
+                Started::Running(pid)
+            }
+            (Err(_), Rendezvous::Done) => Started::Waiting,
         }
     }
 
@@ -475,7 +618,7 @@ impl FnPool {
                 Some(w) => {
                     g.busy += 1;
                     drop(g);
-                    self.run(&engine, w, q.req, q.reply);
+                    self.run(&engine, w, q.req, move || q.reply, false);
                     return;
                 }
                 None if g.live < g.limit => {
@@ -484,7 +627,7 @@ impl FnPool {
                     drop(g);
                     match self.create_worker(&engine) {
                         Ok(w) => {
-                            self.run(&engine, w, q.req, q.reply);
+                            self.run(&engine, w, q.req, move || q.reply, false);
                         }
                         Err(e) => {
                             let mut g2 = self.lock();
@@ -567,12 +710,122 @@ impl FnPool {
     }
 }
 
+/// The process object of an inline call (module docs): the call behind a lock shared with
+/// the pool host's `on_start` hook for its first step. A killer that closes the call while
+/// that step runs waits for the step to end, as it would for any running step.
+struct InlineCall(Arc<Mutex<LuaProcess>>);
+
+impl InlineCall {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LuaProcess> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Process for InlineCall {
+    fn init(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        method: &str,
+        input: Vec<Value>,
+    ) -> Result<(), Error> {
+        self.lock().init(cx, method, input)?;
+        let pid = cx.pid().clone();
+        HANDOFF.with(|h| *h.borrow_mut() = Some((pid, self.0.clone())));
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        cx: &mut ProcessCx<'_>,
+        events: &mut Vec<Event>,
+        out: &mut StepOutput,
+    ) -> Result<(), Error> {
+        self.lock().step(cx, events, out)
+    }
+
+    fn close(&mut self) {
+        if std::ptr::eq(RUNNING.with(Cell::get), Arc::as_ptr(&self.0)) {
+            // The call's own first step killed it (this thread holds the lock): the hook
+            // closes it when the step returns.
+            CLOSE_PENDING.with(|c| c.set(true));
+            return;
+        }
+        self.lock().close();
+    }
+}
+
+/// The pool host's lifecycle hook: runs an inline call's first step (module docs).
+struct InlineHook;
+
+/// The `on_start` error that rolls back the spawn of an inline call that ended in its first
+/// step (never shown: the spawner reads the result from the reply slot).
+#[cold]
+fn ended_inline() -> Error {
+    Error::internal("function call ended in its first step")
+}
+
+impl wippy_rt::Lifecycle for InlineHook {
+    fn on_start(&self, pid: &Pid, _opts: &SpawnOptions) -> Result<(), Error> {
+        let Some((p, call)) = HANDOFF.with(|h| h.borrow_mut().take()) else {
+            return Ok(());
+        };
+        if p != *pid {
+            return Ok(());
+        }
+        let mut g = call.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = RUNNING.with(|r| r.replace(Arc::as_ptr(&call)));
+        let prev_pending = CLOSE_PENDING.with(|c| c.replace(false));
+        let ended = g.inline_step();
+        RUNNING.with(|r| r.set(prev));
+        let killed = CLOSE_PENDING.with(|c| c.replace(prev_pending));
+        if let Some(result) = &ended {
+            inline_exit(&g.engine().sys.handle, pid, result);
+        } else if !killed {
+            return Ok(());
+        }
+        // Ended, or killed by its own step (the runtime's close was skipped while the step
+        // held the lock): close it now; the runtime's later close finds it closed.
+        g.close();
+        Err(ended_inline())
+    }
+}
+
+/// A start that could not begin: the error is the result.
+#[cold]
+fn fail(inline: bool, reply: impl FnOnce() -> Reply, e: Error) -> Started {
+    if inline {
+        Started::Done(Err(e))
+    } else {
+        reply().send(Err(e));
+        Started::Waiting
+    }
+}
+
 /// Route a call: a Lua function pool of the engine, else any handler registered in the
 /// system's function registry. Returns the callee PID when a pool started it at once.
 pub(crate) fn call(engine: &Arc<Engine>, req: CallRequest, reply: Reply) -> Option<Pid> {
     if let Some(pool) = engine.pool(&req.target) {
         return pool.call(req, reply);
     }
+    to_registry(engine, req, reply);
+    None
+}
+
+/// Route a call made by a running Lua process's step (`funcs.call`): a pool call gets the
+/// inline first step (module docs). `reply` is built only when the call outlives its start.
+pub(crate) fn call_from_step(
+    engine: &Arc<Engine>,
+    req: CallRequest,
+    reply: impl FnOnce() -> Reply,
+) -> Started {
+    if let Some(pool) = engine.pool(&req.target) {
+        return pool.start(req, reply, true);
+    }
+    to_registry(engine, req, reply());
+    Started::Waiting
+}
+
+fn to_registry(engine: &Arc<Engine>, req: CallRequest, reply: Reply) {
     let f: crate::system::Reply = match reply {
         Reply::Completer(c) => Box::new(move |r| {
             c.complete(r);
@@ -580,7 +833,6 @@ pub(crate) fn call(engine: &Arc<Engine>, req: CallRequest, reply: Reply) -> Opti
         Reply::Boxed(f) => f,
     };
     engine.sys.functions.call(req, f);
-    None
 }
 
 /// The system function handler of one `function.lua` entry: finds the current pool at call
