@@ -48,14 +48,14 @@
 //!
 //! The result and the caller's reply meet in a [`ReplySlot`] (whichever arrives second
 //! delivers), so the reply is only built when the call outlives its spawn. A rolled-back
-//! spawn runs no `on_complete` hooks; [`inline_exit`] does what the system's would (topology
+//! spawn runs no `on_complete` hooks; [`FnPool::inline_exit`] does what the system's would (topology
 //! completion: EXIT/LINK_DOWN to watchers and links, names dropped; SQL resources released).
 //! Decision note 0100.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use mlua::Function;
@@ -135,16 +135,18 @@ pub(crate) fn deliver(slot: &ReplySlot, r: Result<Value, Error>) {
     }
 }
 
-/// What the exit hooks would do for an inline execution that ended during its spawn: drop
-/// names and monitor/link edges registered under its PID (notifying watchers), release SQL
-/// resources it owned. Each is an atomic load when the table is empty.
-pub(crate) fn inline_exit(handle: &wippy_rt::Handle, pid: &Pid, result: &Result<Value, Error>) {
-    if let Some(t) = crate::system::topology::Topology::of(handle) {
-        t.names().remove(pid);
-        t.graph().complete(pid, result);
-    }
-    if let Some(o) = crate::services::sql::owners::of(handle) {
-        o.release_all(pid);
+/// The tables the system's exit hooks clean up (see [`FnPool::inline_exit`]).
+struct ExitTables {
+    topology: Option<Arc<crate::system::topology::Topology>>,
+    owners: Option<Arc<crate::services::sql::owners::Owners>>,
+}
+
+impl ExitTables {
+    fn of(handle: &wippy_rt::Handle) -> ExitTables {
+        ExitTables {
+            topology: crate::system::topology::Topology::of(handle),
+            owners: crate::services::sql::owners::of(handle),
+        }
     }
 }
 
@@ -181,6 +183,8 @@ pub(crate) struct Worker {
     pub state: LuaState,
     /// The method.
     pub method: Function,
+    /// The main thread of the last call, when it returned (reset for the next call).
+    pub spare: Option<mlua::Thread>,
     /// Code store epoch it was built at.
     epoch: u64,
     /// Last time it finished a call.
@@ -302,6 +306,8 @@ pub struct FnPool {
     pub host: String,
     spec: PoolSpec,
     st: Mutex<State>,
+    /// Cached once the application context is sealed (nothing can be installed later).
+    exits: OnceLock<ExitTables>,
 }
 
 impl std::fmt::Debug for FnPool {
@@ -349,6 +355,7 @@ impl FnPool {
                 retired: false,
                 limit,
             }),
+            exits: OnceLock::new(),
         });
         if spec.kind == PoolKind::Static {
             for _ in 0..spec.max {
@@ -405,6 +412,7 @@ impl FnPool {
             Ok(method) => Ok(Worker {
                 state: st,
                 method,
+                spare: None,
                 epoch,
                 last_used: Instant::now(),
             }),
@@ -481,6 +489,36 @@ impl FnPool {
         match engine.code.plan(&self.entry) {
             Ok(plan) => plan.libraries.is_empty(),
             Err(_) => false,
+        }
+    }
+
+    /// What the exit hooks would do for an inline execution that ended during its spawn
+    /// (rolled back, so they do not run): complete its PID in the topology (EXIT to monitors,
+    /// LINK_DOWN to links on failure, edges dropped), drop its names, release the SQL
+    /// resources it owned. Each is an atomic load when its table holds nothing.
+    pub(crate) fn inline_exit(&self, pid: &Pid, result: &Result<Value, Error>) {
+        let fresh;
+        let t = match self.exits.get() {
+            Some(t) => t,
+            None => {
+                let Some(engine) = self.engine.upgrade() else {
+                    return;
+                };
+                let h = &engine.sys.handle;
+                fresh = ExitTables::of(h);
+                if h.app_context().is_sealed() {
+                    self.exits.get_or_init(|| ExitTables::of(h))
+                } else {
+                    &fresh
+                }
+            }
+        };
+        if let Some(topo) = &t.topology {
+            topo.names().remove(pid);
+            topo.graph().complete(pid, result);
+        }
+        if let Some(o) = &t.owners {
+            o.release_all(pid);
         }
     }
 
@@ -779,7 +817,9 @@ impl wippy_rt::Lifecycle for InlineHook {
         RUNNING.with(|r| r.set(prev));
         let killed = CLOSE_PENDING.with(|c| c.replace(prev_pending));
         if let Some(result) = &ended {
-            inline_exit(&g.engine().sys.handle, pid, result);
+            if let Some(pool) = g.call_pool() {
+                pool.inline_exit(pid, result);
+            }
         } else if !killed {
             return Ok(());
         }

@@ -85,6 +85,9 @@ pub struct LuaProcess {
     /// Operations asked for during an inline first step, which has no [`ProcessCx`] to
     /// start them with: applied at the start of the first scheduled step.
     deferred: Vec<(u32, Op)>,
+    /// A function call's main thread after it returned: handed back to the worker for the
+    /// next call (a finished Lua thread is reset instead of allocating a new one).
+    spare: Option<mlua::Thread>,
 }
 
 impl LuaProcess {
@@ -102,6 +105,7 @@ impl LuaProcess {
             closed: false,
             inherit: None,
             deferred: Vec::new(),
+            spare: None,
         }
     }
 
@@ -129,6 +133,7 @@ impl LuaProcess {
             closed: false,
             inherit: None,
             deferred: Vec::new(),
+            spare: None,
         }
     }
 
@@ -194,7 +199,7 @@ impl LuaProcess {
         };
         *inited = true;
         let req = req.take().map(|r| *r).unwrap_or_default();
-        let w = worker.as_ref().expect("function call without a worker");
+        let w = worker.as_mut().expect("function call without a worker");
         w.state
             .set_process(Some(cx.pid().clone()), Some(pool.entry.id_arc.clone()));
         let mut context = req.context;
@@ -211,7 +216,13 @@ impl LuaProcess {
         ));
         let r = {
             let _e = Enter::new(core.cell());
-            start_main(w.state.lua(), &core, w.method.clone(), &req.args)
+            let lua = w.state.lua();
+            // A finished thread of an earlier call: reset with the method on it.
+            let thread = match w.spare.take() {
+                Some(t) if t.reset(w.method.clone()).is_ok() => Ok(t),
+                _ => lua.create_thread(w.method.clone()).map_err(vm_error),
+            };
+            thread.and_then(|t| start_task(lua, &core, t, &req.args))
         };
         self.core = Some(core);
         if let Err(e) = &r {
@@ -220,9 +231,12 @@ impl LuaProcess {
         r
     }
 
-    /// The engine this process runs in.
-    pub(crate) fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    /// The pool of a function call.
+    pub(crate) fn call_pool(&self) -> Option<&Arc<FnPool>> {
+        match &self.mode {
+            Mode::Function { pool, .. } => Some(pool),
+            Mode::Process { .. } => None,
+        }
     }
 
     /// The inline first step of a function call (see `pool.rs`, "Inline first step"), run
@@ -237,6 +251,7 @@ impl LuaProcess {
             outcome,
             preemptions,
             deferred,
+            spare,
             ..
         } = self;
         let Mode::Function { worker, .. } = mode else {
@@ -248,7 +263,10 @@ impl LuaProcess {
         let _clock = StepClock::begin();
         let result = match run(engine, lua, core, None, None, preemptions, deferred) {
             Ok(Flow::Preempted | Flow::Status(_)) => return None,
-            Ok(Flow::Done(result)) => result.map_err(|e| errors::normalize_boundary(&e)),
+            Ok(Flow::Done(result)) => {
+                *spare = main_thread(core);
+                result.map_err(|e| errors::normalize_boundary(&e))
+            }
             Ok(Flow::Upgrade) => Err(Error::internal("upgrade: only processes can be upgraded")),
             Err(e) => Err(errors::normalize_boundary(&e)),
         };
@@ -279,6 +297,9 @@ impl LuaProcess {
             .unwrap_or_else(|| Err(Error::internal("process terminated")));
         let healthy = !matches!(&outcome, Err(e) if e.message() == "process terminated");
         fnpool::deliver(reply, outcome);
+        if let Some(w) = worker.as_mut() {
+            w.spare = self.spare.take();
+        }
         pool.finish(worker.take(), healthy);
     }
 }
@@ -547,6 +568,16 @@ fn method_not_found(method: &str) -> Error {
 /// Create the main task for `func` with `input` as its arguments.
 fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Result<(), Error> {
     let thread = lua.create_thread(func).map_err(vm_error)?;
+    start_task(lua, core, thread, input)
+}
+
+/// Make `thread` (with its function pushed) the main task, with `input` as its arguments.
+fn start_task(
+    lua: &Lua,
+    core: &CoreBox,
+    thread: mlua::Thread,
+    input: &[Value],
+) -> Result<(), Error> {
     let args: Vec<LuaValue> = input
         .iter()
         .map(|v| convert::to_lua(lua, v))
@@ -556,6 +587,12 @@ fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Res
     let id = c.add_task(thread, args);
     c.main = id;
     Ok(())
+}
+
+/// The main task's thread (it just returned: reusable for the next call of a function).
+fn main_thread(core: &CoreBox) -> Option<mlua::Thread> {
+    let c = core.cell().borrow();
+    c.tasks.get(c.main).map(|t| t.thread.clone())
 }
 
 /// §3.2: the first value is the result; a second value that is a string or error fails.
@@ -785,6 +822,7 @@ impl Process for LuaProcess {
             outcome,
             preemptions,
             deferred,
+            spare,
             ..
         } = self;
         let state = match mode {
@@ -820,6 +858,9 @@ impl Process for LuaProcess {
             deferred,
         ) {
             Ok(Flow::Done(result)) => {
+                if let Mode::Function { .. } = mode {
+                    *spare = main_thread(core);
+                }
                 let result = result.map_err(|e| errors::normalize_boundary(&e));
                 *outcome = Some(result.clone());
                 out.finish(result);
