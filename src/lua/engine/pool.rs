@@ -6,7 +6,9 @@
 //! limit on how many calls run at once. Each call runs as a process (a [`LuaProcess`] in
 //! function mode) on the pool's own host `<id>#lua.<n>`, so it has a PID, can block, use
 //! timers and futures, be monitored and be preempted like any process; its result goes to the
-//! caller's reply when it ends, and the worker returns to the pool.
+//! caller's reply when it ends, and the worker returns to the pool. A call from a Lua process
+//! that ends in its first step never gets further than its spawn (see "Inline first step"
+//! below).
 //!
 //! Pool types and selection (upstream `component/function/pool.go`):
 //!
@@ -811,22 +813,32 @@ impl wippy_rt::Lifecycle for InlineHook {
             return Ok(());
         }
         let mut g = call.lock().unwrap_or_else(|e| e.into_inner());
+        // While this thread holds the lock, a close of this call by the runtime on this
+        // thread (its own step killed it; or closing it retires the last call of a retired
+        // pool, whose host removal kills what is left on the host) is left to us.
         let prev = RUNNING.with(|r| r.replace(Arc::as_ptr(&call)));
         let prev_pending = CLOSE_PENDING.with(|c| c.replace(false));
         let ended = g.inline_step();
-        RUNNING.with(|r| r.set(prev));
-        let killed = CLOSE_PENDING.with(|c| c.replace(prev_pending));
-        if let Some(result) = &ended {
-            if let Some(pool) = g.call_pool() {
-                pool.inline_exit(pid, result);
+        let killed = CLOSE_PENDING.with(Cell::get);
+        let r = match &ended {
+            Some(result) => {
+                if let Some(pool) = g.call_pool() {
+                    pool.inline_exit(pid, result);
+                }
+                // The runtime's close (abort or kill) finds it closed.
+                g.close();
+                Err(ended_inline())
             }
-        } else if !killed {
-            return Ok(());
-        }
-        // Ended, or killed by its own step (the runtime's close was skipped while the step
-        // held the lock): close it now; the runtime's later close finds it closed.
-        g.close();
-        Err(ended_inline())
+            None if killed => {
+                g.close();
+                Err(ended_inline())
+            }
+            None => Ok(()),
+        };
+        drop(g);
+        RUNNING.with(|r| r.set(prev));
+        CLOSE_PENDING.with(|c| c.set(prev_pending));
+        r
     }
 }
 
