@@ -85,9 +85,9 @@ pub const DEFAULT_STATIC: usize = 8;
 thread_local! {
     /// The inline call whose `init` just ran on this thread, for the pool host's `on_start`
     /// hook (which runs next, on the same thread, inside the same spawn).
-    static HANDOFF: RefCell<Option<(Pid, Arc<Mutex<LuaProcess>>)>> = const { RefCell::new(None) };
+    static HANDOFF: RefCell<Option<(Pid, Arc<InlineShared>)>> = const { RefCell::new(None) };
     /// The inline call whose first step runs on this thread (see [`InlineCall::close`]).
-    static RUNNING: Cell<*const Mutex<LuaProcess>> = const { Cell::new(std::ptr::null()) };
+    static RUNNING: Cell<*const InlineShared> = const { Cell::new(std::ptr::null()) };
     /// The runtime closed the running inline call (killed by its own step).
     static CLOSE_PENDING: Cell<bool> = const { Cell::new(false) };
 }
@@ -187,10 +187,28 @@ pub(crate) struct Worker {
     pub method: Function,
     /// The main thread of the last call, when it returned (reset for the next call).
     pub spare: Option<mlua::Thread>,
+    /// The torn-down core of the last call (renewed for the next one).
+    pub core: Option<CoreBox>,
     /// Code store epoch it was built at.
     epoch: u64,
     /// Last time it finished a call.
     last_used: Instant,
+}
+
+impl Worker {
+    /// The state, the worker's other Lua references dropped first (the state may go to
+    /// another thread once released).
+    fn into_state(self) -> LuaState {
+        let Worker {
+            state,
+            method,
+            spare,
+            core,
+            ..
+        } = self;
+        drop((core, spare, method));
+        state
+    }
 }
 
 /// Pool flavour.
@@ -415,6 +433,7 @@ impl FnPool {
                 state: st,
                 method,
                 spare: None,
+                core: None,
                 epoch,
                 last_used: Instant::now(),
             }),
@@ -460,7 +479,7 @@ impl FnPool {
                 return self.run(&engine, w, req, reply, inline);
             }
             g.live -= 1;
-            engine.factory.release(w.state);
+            engine.factory.release(w.into_state());
         }
         if g.live < g.limit {
             g.live += 1;
@@ -568,7 +587,13 @@ impl FnPool {
         };
         let p = LuaProcess::call(engine.clone(), self.clone(), worker, req, slot.clone());
         let p: Box<dyn Process> = if inline {
-            Box::new(InlineCall(Arc::new(Mutex::new(p))))
+            Box::new(InlineCall {
+                shared: Arc::new(InlineShared {
+                    call: Mutex::new(p),
+                    gate: Mutex::new(None),
+                }),
+                stash: Vec::new(),
+            })
         } else {
             Box::new(p)
         };
@@ -623,9 +648,9 @@ impl FnPool {
                 g.live = g.live.saturating_sub(1);
                 drop(g);
                 if healthy {
-                    engine.factory.release(w.state);
+                    engine.factory.release(w.into_state());
                 } else {
-                    engine.factory.release_poisoned(w.state);
+                    engine.factory.release_poisoned(w.into_state());
                 }
                 g = self.lock();
                 None
@@ -704,7 +729,7 @@ impl FnPool {
         let done = g.busy == 0;
         drop(g);
         for w in idle {
-            engine.factory.release(w.state);
+            engine.factory.release(w.into_state());
         }
         for q in queued {
             q.reply.send(Err(self.pool_gone()));
@@ -745,19 +770,47 @@ impl FnPool {
         }
         drop(g);
         for w in reaped {
-            engine.factory.release(w.state);
+            engine.factory.release(w.into_state());
         }
     }
 }
 
-/// The process object of an inline call (module docs): the call behind a lock shared with
-/// the pool host's `on_start` hook for its first step. A killer that closes the call while
-/// that step runs waits for the step to end, as it would for any running step.
-struct InlineCall(Arc<Mutex<LuaProcess>>);
+/// What an inline call shares with the pool host's `on_start` hook (module docs).
+struct InlineShared {
+    /// The call. A killer that closes it while the hook's step runs waits for the step to
+    /// end, as it would for any running step.
+    call: Mutex<LuaProcess>,
+    /// Set when the inline step did not end: the caller and its completed steps before the
+    /// step that ran the inline step (see [`InlineCall::step`]).
+    gate: Mutex<Option<(Pid, u64)>>,
+}
+
+/// The process object of an inline call (module docs).
+struct InlineCall {
+    shared: Arc<InlineShared>,
+    /// Events that arrived while the first scheduled step waited at the gate.
+    stash: Vec<Event>,
+}
 
 impl InlineCall {
     fn lock(&self) -> std::sync::MutexGuard<'_, LuaProcess> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.call.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn lock_gate(s: &InlineShared) -> std::sync::MutexGuard<'_, Option<(Pid, u64)>> {
+    s.gate.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// True once the caller's step that ran an inline step has ended and flushed the messages
+/// it buffered (the runtime counts a step before flushing, and leaves RUNNING after).
+fn caller_flushed(handle: &wippy_rt::Handle, caller: &Pid, steps_before: u64) -> bool {
+    match handle.process_info(caller) {
+        None => true,
+        Some(i) => {
+            i.steps > steps_before + 1
+                || (i.steps == steps_before + 1 && i.state != wippy_rt::ProcessState::Running)
+        }
     }
 }
 
@@ -770,23 +823,39 @@ impl Process for InlineCall {
     ) -> Result<(), Error> {
         self.lock().init(cx, method, input)?;
         let pid = cx.pid().clone();
-        HANDOFF.with(|h| *h.borrow_mut() = Some((pid, self.0.clone())));
+        HANDOFF.with(|h| *h.borrow_mut() = Some((pid, self.shared.clone())));
         Ok(())
     }
 
+    /// Messages the inline step sent went through the *caller's* step, which may buffer
+    /// them until it ends (the runtime's write-combining). A call that did not end inline
+    /// therefore waits (requeued behind other work) until that step has flushed, so that
+    /// nothing it sends later overtakes them; then it runs as any process.
     fn step(
         &mut self,
         cx: &mut ProcessCx<'_>,
         events: &mut Vec<Event>,
         out: &mut StepOutput,
     ) -> Result<(), Error> {
+        let gate = lock_gate(&self.shared).take();
+        if let Some((caller, before)) = gate
+            && !caller_flushed(cx.handle(), &caller, before)
+        {
+            self.stash.append(events);
+            *lock_gate(&self.shared) = Some((caller, before));
+            out.set_status(Status::Continue);
+            return Ok(());
+        }
+        if !self.stash.is_empty() {
+            self.stash.append(events);
+            std::mem::swap(&mut self.stash, events);
+        }
         self.lock().step(cx, events, out)
     }
 
     fn close(&mut self) {
-        if std::ptr::eq(RUNNING.with(Cell::get), Arc::as_ptr(&self.0)) {
-            // The call's own first step killed it (this thread holds the lock): the hook
-            // closes it when the step returns.
+        if std::ptr::eq(RUNNING.with(Cell::get), Arc::as_ptr(&self.shared)) {
+            // The hook holds the call's lock on this thread: it closes the call itself.
             CLOSE_PENDING.with(|c| c.set(true));
             return;
         }
@@ -805,14 +874,14 @@ fn ended_inline() -> Error {
 }
 
 impl wippy_rt::Lifecycle for InlineHook {
-    fn on_start(&self, pid: &Pid, _opts: &SpawnOptions) -> Result<(), Error> {
+    fn on_start(&self, pid: &Pid, opts: &SpawnOptions) -> Result<(), Error> {
         let Some((p, call)) = HANDOFF.with(|h| h.borrow_mut().take()) else {
             return Ok(());
         };
         if p != *pid {
             return Ok(());
         }
-        let mut g = call.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = call.call.lock().unwrap_or_else(|e| e.into_inner());
         // While this thread holds the lock, a close of this call by the runtime on this
         // thread (its own step killed it; or closing it retires the last call of a retired
         // pool, whose host removal kills what is left on the host) is left to us.
@@ -833,7 +902,18 @@ impl wippy_rt::Lifecycle for InlineHook {
                 g.close();
                 Err(ended_inline())
             }
-            None => Ok(()),
+            None => {
+                // Continues as a process: its first scheduled step waits for the caller's
+                // step to flush (see `InlineCall::step`).
+                if let Some(caller) = &opts.parent
+                    && let Some(g) = g.call_pool()
+                    && let Some(engine) = g.engine.upgrade()
+                    && let Some(info) = engine.sys.handle.process_info(caller)
+                {
+                    *lock_gate(&call) = Some((caller.clone(), info.steps));
+                }
+                Ok(())
+            }
         };
         drop(g);
         RUNNING.with(|r| r.set(prev));

@@ -206,14 +206,21 @@ impl LuaProcess {
         if context.is_empty() {
             context = context_of(cx.options());
         }
-        let core = CoreBox::new(Core::new(
-            w.state.lua().clone(),
-            self.engine.clone(),
-            cx.handle().clone(),
-            cx.pid().clone(),
-            pool.entry.clone(),
-            Arc::new(context),
-        ));
+        // The core of the worker's previous call, renewed, or a new one.
+        let core = match w.core.take() {
+            Some(core) => {
+                core.borrow_mut().renew(cx.pid().clone(), Arc::new(context));
+                core
+            }
+            None => CoreBox::new(Core::new(
+                w.state.lua().clone(),
+                self.engine.clone(),
+                cx.handle().clone(),
+                cx.pid().clone(),
+                pool.entry.clone(),
+                Arc::new(context),
+            )),
+        };
         let r = {
             let _e = Enter::new(core.cell());
             let lua = w.state.lua();
@@ -895,11 +902,26 @@ impl Process for LuaProcess {
         }
         self.closed = true;
         if let Some(core) = self.core.take() {
-            let mut c = core.into_inner();
-            for (_, pid) in c.callees.drain() {
-                self.engine.terminate(&pid);
+            if let Mode::Function {
+                worker: Some(w), ..
+            } = &mut self.mode
+            {
+                // Torn down in place and kept by the worker for its next call.
+                {
+                    let mut c = core.borrow_mut();
+                    for (_, pid) in c.callees.drain() {
+                        self.engine.terminate(&pid);
+                    }
+                    c.teardown();
+                }
+                w.core = Some(core);
+            } else {
+                let mut c = core.into_inner();
+                for (_, pid) in c.callees.drain() {
+                    self.engine.terminate(&pid);
+                }
+                c.teardown();
             }
-            c.teardown();
         }
         match &mut self.mode {
             Mode::Process { .. } => {
