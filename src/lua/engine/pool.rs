@@ -50,9 +50,17 @@
 //!
 //! The result and the caller's reply meet in a [`ReplySlot`] (whichever arrives second
 //! delivers), so the reply is only built when the call outlives its spawn. A rolled-back
-//! spawn runs no `on_complete` hooks; [`FnPool::inline_exit`] does what the system's would (topology
-//! completion: EXIT/LINK_DOWN to watchers and links, names dropped; SQL resources released).
-//! Decision note 0100.
+//! spawn runs no `on_complete` hooks; [`FnPool::inline_exit`] does what the system's would
+//! (topology completion: EXIT/LINK_DOWN to watchers and links, names dropped; SQL resources
+//! released). Messages the inline step sent may sit in the caller's step's write-combining
+//! buffer until that step ends, so a call that continues as a process waits for it at its
+//! first scheduled step ([`InlineCall::step`]): nothing it sends later overtakes them.
+//!
+//! Invariants: the hook runs the inline step holding the call's lock (a killer on another
+//! thread waits for the step, as for any running step; a close on the same thread is left to
+//! the hook); exactly one of the hook's rollback and the runtime's exit closes the call and
+//! delivers its result. A worker keeps its last call's torn-down core and finished main thread
+//! for the next call. Decision note 0100.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
