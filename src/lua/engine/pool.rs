@@ -37,7 +37,7 @@
 //! # Inline first step (`funcs.call` from a Lua process)
 //!
 //! A call made by a Lua process's `funcs.call` that gets a worker at once is spawned in
-//! *inline* mode ([`InlineCall`]): after the runtime has registered the call (PID routable,
+//! *inline* mode (`InlineCall`): after the runtime has registered the call (PID routable,
 //! global `on_start` hooks — topology — done), the pool host's own `on_start` hook, which the
 //! runtime runs synchronously on the spawning thread inside the caller's step, runs the call's
 //! first step. When the function returns without blocking — the common case — the hook
@@ -48,13 +48,13 @@
 //! process context (timers, calls, `exec`, jobs) are deferred from the inline step to the
 //! first scheduled step; messages, spawns and channels work as usual (the PID is routable).
 //!
-//! The result and the caller's reply meet in a [`ReplySlot`] (whichever arrives second
+//! The result and the caller's reply meet in a `ReplySlot` (whichever arrives second
 //! delivers), so the reply is only built when the call outlives its spawn. A rolled-back
-//! spawn runs no `on_complete` hooks; [`FnPool::inline_exit`] does what the system's would
+//! spawn runs no `on_complete` hooks; `FnPool::inline_exit` does what the system's would
 //! (topology completion: EXIT/LINK_DOWN to watchers and links, names dropped; SQL resources
 //! released). Messages the inline step sent may sit in the caller's step's write-combining
 //! buffer until that step ends, so a call that continues as a process waits for it at its
-//! first scheduled step ([`InlineCall::step`]): nothing it sends later overtakes them.
+//! first scheduled step (`InlineCall::step`): nothing it sends later overtakes them.
 //!
 //! Invariants: the hook runs the inline step holding the call's lock (a killer on another
 //! thread waits for the step, as for any running step; a close on the same thread is left to
