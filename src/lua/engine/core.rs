@@ -406,6 +406,28 @@ impl Core {
         self.mailbox.clear();
         self.bare.clear();
     }
+
+    /// Make this torn-down core (see [`Core::teardown`]) the core of a new incarnation on
+    /// the same state — the next call served by a function pool worker — with a fresh epoch
+    /// (stale channel waiters of the previous call stay stale). Collections keep their
+    /// capacity.
+    pub fn renew(&mut self, pid: Pid, context: Arc<Vec<(String, Value)>>) {
+        self.teardown();
+        self.callees.clear();
+        self.pid = pid;
+        self.context = context;
+        self.epoch = EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.main = 0;
+        self.current = 0;
+        self.next_tag = 1;
+        self.parked = 0;
+        self.mailbox = Default::default();
+        self.trap_links = false;
+        self.link_down = false;
+        self.next_topic = 0;
+        self.terminal = None;
+        self.upgrade = None;
+    }
 }
 
 /// Prefix of engine-private topics (timers, futures).

@@ -32,7 +32,7 @@
 //! Lua reference held by the core is dropped, timers are cancelled, and the state returns to
 //! the factory (processes) or the pool (function calls, which also receive their reply here).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mlua::{Function, Lua, Value as LuaValue};
 use wippy_rt::{Error, Event, Kind, Process, ProcessCx, Status, StepOutput, Value};
@@ -40,7 +40,7 @@ use wippy_rt::{Error, Event, Kind, Process, ProcessCx, Status, StepOutput, Value
 use super::code::LuaEntry;
 use super::core::{Conv, Core, CoreBox, Enter, Op, Wait};
 use super::mailbox;
-use super::pool::{FnPool, Reply, Worker};
+use super::pool::{self as fnpool, FnPool, ReplySlot, Started, Worker};
 use super::preempt::{self, StepClock};
 use super::shared::Engine;
 use super::task::{self, Outcome};
@@ -55,9 +55,6 @@ use crate::system::process_manager::context_of;
 /// CPU-heavy work with short slices and is only logged at debug level.
 const RUNAWAY_REPORT_AFTER: u64 = 2000;
 
-/// The shared reply slot of a function call (the pool takes it back if the spawn fails).
-pub(crate) type ReplySlot = Arc<Mutex<Option<Reply>>>;
-
 enum Mode {
     Process {
         entry_id: String,
@@ -69,6 +66,8 @@ enum Mode {
         /// stay alive, idle, by the million) have no request.
         req: Option<Box<CallRequest>>,
         reply: ReplySlot,
+        /// `init` ran (a call dropped before it leaves its result to the spawner).
+        inited: bool,
     },
 }
 
@@ -83,6 +82,12 @@ pub struct LuaProcess {
     closed: bool,
     /// Carried over from the process this one upgrades: undelivered mailbox and trap_links.
     inherit: Option<(std::collections::VecDeque<wippy_rt::Package>, bool)>,
+    /// Operations asked for during an inline first step, which has no [`ProcessCx`] to
+    /// start them with: applied at the start of the first scheduled step.
+    deferred: Vec<(u32, Op)>,
+    /// A function call's main thread after it returned: handed back to the worker for the
+    /// next call (a finished Lua thread is reset instead of allocating a new one).
+    spare: Option<mlua::Thread>,
 }
 
 impl LuaProcess {
@@ -99,6 +104,8 @@ impl LuaProcess {
             preemptions: 0,
             closed: false,
             inherit: None,
+            deferred: Vec::new(),
+            spare: None,
         }
     }
 
@@ -117,6 +124,7 @@ impl LuaProcess {
                 worker: Some(worker),
                 req: Some(Box::new(req)),
                 reply,
+                inited: false,
             },
             st: None,
             core: None,
@@ -124,6 +132,8 @@ impl LuaProcess {
             preemptions: 0,
             closed: false,
             inherit: None,
+            deferred: Vec::new(),
+            spare: None,
         }
     }
 
@@ -178,54 +188,126 @@ impl LuaProcess {
 
     fn init_function(&mut self, cx: &mut ProcessCx<'_>) -> Result<(), Error> {
         let Mode::Function {
-            pool, worker, req, ..
+            pool,
+            worker,
+            req,
+            inited,
+            ..
         } = &mut self.mode
         else {
             unreachable!("init_function on a process");
         };
+        *inited = true;
         let req = req.take().map(|r| *r).unwrap_or_default();
-        let w = worker.as_ref().expect("function call without a worker");
+        let w = worker.as_mut().expect("function call without a worker");
         w.state
             .set_process(Some(cx.pid().clone()), Some(pool.entry.id_arc.clone()));
-        let mut context = req.context.clone();
+        let mut context = req.context;
         if context.is_empty() {
             context = context_of(cx.options());
         }
-        let core = CoreBox::new(Core::new(
-            w.state.lua().clone(),
-            self.engine.clone(),
-            cx.handle().clone(),
-            cx.pid().clone(),
-            pool.entry.clone(),
-            Arc::new(context),
-        ));
-        let _e = Enter::new(core.cell());
-        start_main(w.state.lua(), &core, w.method.clone(), &req.args)?;
-        drop(_e);
+        // The core of the worker's previous call, renewed, or a new one.
+        let core = match w.core.take() {
+            Some(core) => {
+                core.borrow_mut().renew(cx.pid().clone(), Arc::new(context));
+                core
+            }
+            None => CoreBox::new(Core::new(
+                w.state.lua().clone(),
+                self.engine.clone(),
+                cx.handle().clone(),
+                cx.pid().clone(),
+                pool.entry.clone(),
+                Arc::new(context),
+            )),
+        };
+        let r = {
+            let _e = Enter::new(core.cell());
+            let lua = w.state.lua();
+            // A finished thread of an earlier call: reset with the method on it.
+            let thread = match w.spare.take() {
+                Some(t) if t.reset(w.method.clone()).is_ok() => Ok(t),
+                _ => lua.create_thread(w.method.clone()).map_err(vm_error),
+            };
+            thread.and_then(|t| start_task(lua, &core, t, &req.args))
+        };
         self.core = Some(core);
-        Ok(())
+        if let Err(e) = &r {
+            self.outcome = Some(Err(e.clone()));
+        }
+        r
+    }
+
+    /// The pool of a function call.
+    pub(crate) fn call_pool(&self) -> Option<&Arc<FnPool>> {
+        match &self.mode {
+            Mode::Function { pool, .. } => Some(pool),
+            Mode::Process { .. } => None,
+        }
+    }
+
+    /// The inline first step of a function call (see `pool.rs`, "Inline first step"), run
+    /// by the pool host's `on_start` hook: the PID is routable, the process not yet queued.
+    /// Operations that need a [`ProcessCx`] are deferred to the first scheduled step.
+    /// Returns the call's result when it ended (the hook then aborts the spawn).
+    pub(crate) fn inline_step(&mut self) -> Option<Result<Value, Error>> {
+        let LuaProcess {
+            engine,
+            mode,
+            core,
+            outcome,
+            preemptions,
+            deferred,
+            spare,
+            ..
+        } = self;
+        let Mode::Function { worker, .. } = mode else {
+            return None;
+        };
+        let lua = worker.as_ref()?.state.lua();
+        let core = core.as_ref()?;
+        let _enter = Enter::new(core.cell());
+        let _clock = StepClock::begin();
+        let result = match run(engine, lua, core, None, None, preemptions, deferred) {
+            Ok(Flow::Preempted | Flow::Status(_)) => return None,
+            Ok(Flow::Done(result)) => {
+                *spare = main_thread(core);
+                result.map_err(|e| errors::normalize_boundary(&e))
+            }
+            Ok(Flow::Upgrade) => Err(Error::internal("upgrade: only processes can be upgraded")),
+            Err(e) => Err(errors::normalize_boundary(&e)),
+        };
+        *outcome = Some(result.clone());
+        Some(result)
     }
 
     /// Deliver the recorded outcome to a function caller and return the worker.
     fn finish_function(&mut self) {
+        let Mode::Function {
+            pool,
+            worker,
+            reply,
+            inited,
+            ..
+        } = &mut self.mode
+        else {
+            return;
+        };
+        if !*inited {
+            // Dropped before `init` (the spawn failed): the spawner reports its error.
+            pool.finish(worker.take(), true);
+            return;
+        }
         let outcome = self
             .outcome
             .take()
             .unwrap_or_else(|| Err(Error::internal("process terminated")));
         let healthy = !matches!(&outcome, Err(e) if e.message() == "process terminated");
-        if let Mode::Function {
-            pool,
-            worker,
-            reply,
-            ..
-        } = &mut self.mode
-        {
-            let r = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(r) = r {
-                r.send(outcome);
-            }
-            pool.finish(worker.take(), healthy);
+        fnpool::deliver(reply, outcome);
+        if let Some(w) = worker.as_mut() {
+            w.spare = self.spare.take();
         }
+        pool.finish(worker.take(), healthy);
     }
 }
 
@@ -234,9 +316,10 @@ fn run(
     engine: &Arc<Engine>,
     lua: &Lua,
     core: &CoreBox,
-    cx: &mut ProcessCx<'_>,
-    out: &mut StepOutput,
+    mut cx: Option<&mut ProcessCx<'_>>,
+    out: Option<&mut StepOutput>,
     preemptions: &mut u64,
+    deferred: &mut Vec<(u32, Op)>,
 ) -> Result<Flow, Error> {
     let cell = core.cell();
     loop {
@@ -297,7 +380,10 @@ fn run(
                             unsafe { mlua::ffi::lua_pop(th, n) };
                         }
                     }
-                    apply_op(engine, lua, cx, core, tid, op)?;
+                    match cx.as_deref_mut() {
+                        Some(cx) => apply_op(engine, lua, cx, core, tid, op)?,
+                        None => defer_op(lua, core, tid, op, deferred)?,
+                    }
                     if cell.borrow().upgrade.is_some() {
                         return Ok(Flow::Upgrade);
                     }
@@ -361,13 +447,16 @@ fn run(
     let mut c = cell.borrow_mut();
     let bare = std::mem::take(&mut c.bare);
     c.queue.extend(bare);
-    for (tag, cmd) in c.commands.drain(..) {
-        out.yield_command(tag, cmd);
+    // Without an output (an inline first step) the commands wait for the first real step.
+    if let Some(out) = out {
+        for (tag, cmd) in c.commands.drain(..) {
+            out.yield_command(tag, cmd);
+        }
     }
     if !c.queue.is_empty() {
         return Ok(Flow::Status(Status::Continue));
     }
-    if !c.waits.is_empty() {
+    if !c.waits.is_empty() || !deferred.is_empty() {
         return Ok(Flow::Status(Status::Yield));
     }
     if !c.subs.is_empty() || c.parked > 0 {
@@ -486,6 +575,16 @@ fn method_not_found(method: &str) -> Error {
 /// Create the main task for `func` with `input` as its arguments.
 fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Result<(), Error> {
     let thread = lua.create_thread(func).map_err(vm_error)?;
+    start_task(lua, core, thread, input)
+}
+
+/// Make `thread` (with its function pushed) the main task, with `input` as its arguments.
+fn start_task(
+    lua: &Lua,
+    core: &CoreBox,
+    thread: mlua::Thread,
+    input: &[Value],
+) -> Result<(), Error> {
     let args: Vec<LuaValue> = input
         .iter()
         .map(|v| convert::to_lua(lua, v))
@@ -495,6 +594,12 @@ fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Res
     let id = c.add_task(thread, args);
     c.main = id;
     Ok(())
+}
+
+/// The main task's thread (it just returned: reusable for the next call of a function).
+fn main_thread(core: &CoreBox) -> Option<mlua::Thread> {
+    let c = core.cell().borrow();
+    c.tasks.get(c.main).map(|t| t.thread.clone())
 }
 
 /// §3.2: the first value is the result; a second value that is a string or error fails.
@@ -511,15 +616,26 @@ fn main_result(lua: &Lua, vals: &[LuaValue]) -> Result<Value, Error> {
     }
 }
 
-/// Apply the operation a task asked for (see [`Op`]).
-fn apply_op(
-    engine: &Arc<Engine>,
+/// An inline first step (no [`ProcessCx`]): apply what needs none now, keep the rest (its
+/// task stays waiting) for the first scheduled step.
+fn defer_op(
     lua: &Lua,
-    cx: &mut ProcessCx<'_>,
     core: &CoreBox,
     tid: u32,
     op: Option<Op>,
+    deferred: &mut Vec<(u32, Op)>,
 ) -> Result<(), Error> {
+    match op {
+        Some(op @ (Op::Sleep(_) | Op::Call(_) | Op::Exec(_) | Op::Job(..))) => {
+            deferred.push((tid, op));
+            Ok(())
+        }
+        op => apply_nocx(lua, core, tid, op),
+    }
+}
+
+/// The operations that need no [`ProcessCx`].
+fn apply_nocx(lua: &Lua, core: &CoreBox, tid: u32, op: Option<Op>) -> Result<(), Error> {
     let Some(op) = op else {
         // The marker without an operation cannot happen; treat it as a bare yield.
         core.borrow_mut().bare.push(tid);
@@ -534,6 +650,33 @@ fn apply_op(
             c.add_task(th.clone(), Vec::new());
             c.wake(tid, vec![LuaValue::Thread(th)]);
         }
+        Op::Command(cmd, conv) => {
+            let mut c = core.borrow_mut();
+            let tag = c.tag();
+            c.waits.insert(tag, Wait { task: tid, conv });
+            c.commands.push((tag, cmd));
+        }
+        Op::Sleep(_) | Op::Call(_) | Op::Exec(_) | Op::Job(..) => {
+            unreachable!("operations needing a process context are deferred")
+        }
+    }
+    Ok(())
+}
+
+/// Apply the operation a task asked for (see [`Op`]).
+fn apply_op(
+    engine: &Arc<Engine>,
+    lua: &Lua,
+    cx: &mut ProcessCx<'_>,
+    core: &CoreBox,
+    tid: u32,
+    op: Option<Op>,
+) -> Result<(), Error> {
+    let op = match op {
+        Some(op @ (Op::Sleep(_) | Op::Call(_) | Op::Exec(_) | Op::Job(..))) => op,
+        op => return apply_nocx(lua, core, tid, op),
+    };
+    match op {
         Op::Sleep(deadline) => {
             let mut c = core.borrow_mut();
             let tag = c.tag();
@@ -548,17 +691,28 @@ fn apply_op(
             cx.handle().sleep(deadline, cx.completer(tag));
         }
         Op::Call(req) => {
-            let tag = core.borrow_mut().tag();
-            core.borrow_mut().waits.insert(
-                tag,
-                Wait {
-                    task: tid,
-                    conv: Conv::ValueOrError,
-                },
-            );
-            let callee = super::pool::call(engine, req, Reply::Completer(cx.completer(tag)));
-            if let Some(pid) = callee {
-                core.borrow_mut().callees.insert(tag, pid);
+            let tag = {
+                let mut c = core.borrow_mut();
+                let tag = c.tag();
+                c.waits.insert(
+                    tag,
+                    Wait {
+                        task: tid,
+                        conv: Conv::ValueOrError,
+                    },
+                );
+                tag
+            };
+            // A call that ends during its start (pool.rs, "Inline first step") resumes the
+            // task in this step; otherwise its completion arrives as an event.
+            match fnpool::call_from_step(engine, req, || {
+                fnpool::Reply::Completer(cx.completer(tag))
+            }) {
+                Started::Done(r) => complete(lua, &mut core.borrow_mut(), tag, r)?,
+                Started::Running(pid) => {
+                    core.borrow_mut().callees.insert(tag, pid);
+                }
+                Started::Waiting => {}
             }
         }
         Op::Exec(req) => {
@@ -577,12 +731,6 @@ fn apply_op(
                 c.wake(tid, vec![LuaValue::Nil, ev]);
             }
         }
-        Op::Command(cmd, conv) => {
-            let mut c = core.borrow_mut();
-            let tag = c.tag();
-            c.waits.insert(tag, Wait { task: tid, conv });
-            c.commands.push((tag, cmd));
-        }
         Op::Job(job, conv) => {
             let mut c = core.borrow_mut();
             let tag = c.tag();
@@ -593,6 +741,7 @@ fn apply_op(
                 done.complete(job());
             }))?;
         }
+        _ => unreachable!("filtered above"),
     }
     Ok(())
 }
@@ -679,6 +828,8 @@ impl Process for LuaProcess {
             core,
             outcome,
             preemptions,
+            deferred,
+            spare,
             ..
         } = self;
         let state = match mode {
@@ -698,8 +849,25 @@ impl Process for LuaProcess {
                 }
             }
         }
-        match run(engine, lua, core, cx, out, preemptions) {
+        if !deferred.is_empty() {
+            // Operations from an inline first step (function calls only).
+            for (tid, op) in std::mem::take(deferred) {
+                apply_op(engine, lua, cx, core, tid, Some(op))?;
+            }
+        }
+        match run(
+            engine,
+            lua,
+            core,
+            Some(cx),
+            Some(out),
+            preemptions,
+            deferred,
+        ) {
             Ok(Flow::Done(result)) => {
+                if let Mode::Function { .. } = mode {
+                    *spare = main_thread(core);
+                }
                 let result = result.map_err(|e| errors::normalize_boundary(&e));
                 *outcome = Some(result.clone());
                 out.finish(result);
@@ -734,11 +902,26 @@ impl Process for LuaProcess {
         }
         self.closed = true;
         if let Some(core) = self.core.take() {
-            let mut c = core.into_inner();
-            for (_, pid) in c.callees.drain() {
-                self.engine.terminate(&pid);
+            if let Mode::Function {
+                worker: Some(w), ..
+            } = &mut self.mode
+            {
+                // Torn down in place and kept by the worker for its next call.
+                {
+                    let mut c = core.borrow_mut();
+                    for (_, pid) in c.callees.drain() {
+                        self.engine.terminate(&pid);
+                    }
+                    c.teardown();
+                }
+                w.core = Some(core);
+            } else {
+                let mut c = core.into_inner();
+                for (_, pid) in c.callees.drain() {
+                    self.engine.terminate(&pid);
+                }
+                c.teardown();
             }
-            c.teardown();
         }
         match &mut self.mode {
             Mode::Process { .. } => {

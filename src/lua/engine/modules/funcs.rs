@@ -4,7 +4,8 @@
 //! * `funcs.call(id, ...)` suspends the task until the call ends: `result, nil` or `nil, err`
 //!   (the callee's error after boundary normalisation, kind kept; unknown target `NotFound`
 //!   "no handler registered for target"). Arguments are deep copies; the callee inherits the
-//!   caller's context values.
+//!   caller's context values. A pooled callee that returns without blocking runs inside the
+//!   caller's step and the task resumes in it (`pool.rs`, "Inline first step").
 //! * `funcs.async(id, ...)` starts the call and returns a Future at once. The result arrives as
 //!   a message on a private topic (one-value channel, then closed); the Future records it when
 //!   it is delivered. `:response()`/`:channel()` → that channel (a Payload on success, the error
