@@ -59,6 +59,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
+use std::sync::Arc;
 
 use fnv::FnvHashMap;
 use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
@@ -75,6 +76,10 @@ use crate::lua::convert;
 /// ones stay to avoid reallocating at every step.
 const INBOX_KEEP_CAPACITY: usize = 1024;
 
+/// Slots of an empty queue of another subscription kept while it is subscribed (a listen
+/// channel usually holds one message at a time; a queue that grew further is freed).
+const SUB_KEEP_CAPACITY: usize = 16;
+
 /// One queued message.
 struct Entry {
     /// Arrival number (orders queues and merges).
@@ -85,11 +90,22 @@ struct Entry {
 }
 
 /// A backlog or unrouted queue.
-#[derive(Default)]
 struct Queue {
     items: VecDeque<Entry>,
     /// In [`Mailbox::ready`].
     listed: bool,
+    /// Its key, shared with [`Mailbox::ready`] (listing a queue allocates nothing).
+    key: Arc<str>,
+}
+
+impl Queue {
+    fn new(key: &str) -> Queue {
+        Queue {
+            items: VecDeque::new(),
+            listed: false,
+            key: Arc::from(key),
+        }
+    }
 }
 
 /// The undelivered messages of a process (see the module docs).
@@ -98,7 +114,7 @@ pub(crate) struct Mailbox {
     next_seq: u64,
     queues: FnvHashMap<String, Queue>,
     /// Keys that may have a subscription with a backlog (invariant 3).
-    ready: Vec<String>,
+    ready: Vec<Arc<str>>,
     /// Queued LINK_DOWN events.
     link_downs: usize,
     /// Queued messages.
@@ -137,11 +153,11 @@ impl Mailbox {
         let k: &str = key.unwrap_or(&e.pkg.topic);
         let q = match queues.get_mut(k) {
             Some(q) => q,
-            None => queues.entry(k.to_string()).or_default(),
+            None => queues.entry(k.to_string()).or_insert_with(|| Queue::new(k)),
         };
         if subscribed && !q.listed {
             q.listed = true;
-            ready.push(k.to_string());
+            ready.push(q.key.clone());
         }
         *len += 1;
         *link_downs += e.link_down as usize;
@@ -159,7 +175,7 @@ impl Mailbox {
         match self.queues.remove(key) {
             Some(q) => {
                 if q.listed {
-                    self.ready.retain(|k| k != key);
+                    self.ready.retain(|k| &**k != key);
                 }
                 q.items
             }
@@ -172,12 +188,15 @@ impl Mailbox {
         if items.is_empty() {
             return;
         }
-        let q = self.queues.entry(key.to_string()).or_default();
+        let q = self
+            .queues
+            .entry(key.to_string())
+            .or_insert_with(|| Queue::new(key));
         debug_assert!(q.items.is_empty());
         q.items = items;
         if subscribed && !q.listed {
             q.listed = true;
-            self.ready.push(key.to_string());
+            self.ready.push(q.key.clone());
         }
     }
 }
@@ -412,46 +431,52 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
     }
     loop {
         // The actionable subscription with the oldest head, and the next-oldest head.
-        let mut best: Option<(usize, u64)> = None;
+        let mut best: Option<(usize, u64, ChanRef, ModeKind)> = None;
         let mut second = u64::MAX;
         let mut i = 0;
         while i < core.mailbox.ready.len() {
-            let key = core.mailbox.ready[i].as_str();
+            let key = &*core.mailbox.ready[i];
             let head = core
                 .mailbox
                 .queues
                 .get(key)
                 .and_then(|q| q.items.front())
                 .map(|e| e.seq);
-            let (Some(seq), Some(sub)) = (head, core.subs.get(key)) else {
+            let sub = core.subs.get(key);
+            let (Some(seq), Some(sub)) = (head, sub) else {
+                // Empty queues of live subscriptions stay (small ones), so the next message
+                // reuses the queue and its key: no allocation per message.
+                let keep = if key == INBOX_TOPIC {
+                    Some(INBOX_KEEP_CAPACITY)
+                } else {
+                    sub.map(|_| SUB_KEEP_CAPACITY)
+                };
                 let key = core.mailbox.ready.swap_remove(i);
-                if let Some(q) = core.mailbox.queues.get_mut(&key) {
+                if let Some(q) = core.mailbox.queues.get_mut(&*key) {
                     q.listed = false;
-                    if q.items.is_empty()
-                        && (key != INBOX_TOPIC || q.items.capacity() > INBOX_KEEP_CAPACITY)
-                    {
-                        core.mailbox.queues.remove(&key);
+                    if q.items.is_empty() && keep.is_none_or(|k| q.items.capacity() > k) {
+                        core.mailbox.queues.remove(&*key);
                     }
                 }
                 continue;
             };
             if actionable(core, sub) {
                 match best {
-                    Some((_, b)) if seq > b => second = second.min(seq),
-                    Some((_, b)) => {
+                    Some((_, b, ..)) if seq > b => second = second.min(seq),
+                    Some((_, b, ..)) => {
                         second = b;
-                        best = Some((i, seq));
+                        best = Some((i, seq, sub.raw, sub.mode.kind()));
                     }
-                    None => best = Some((i, seq)),
+                    None => best = Some((i, seq, sub.raw, sub.mode.kind())),
                 }
             }
             i += 1;
         }
-        let Some((i, _)) = best else {
+        let Some((i, _, raw, kind)) = best else {
             return Ok(());
         };
         let key = core.mailbox.ready[i].clone();
-        drain(lua, core, &key, second)?;
+        drain(lua, core, &key, raw, kind, second)?;
     }
 }
 
@@ -465,13 +490,16 @@ enum End {
     OneShot,
 }
 
-/// Deliver the backlog of subscription `key` while its channel takes messages and they are
-/// older than `bound`.
-fn drain(lua: &Lua, core: &mut Core, key: &str, bound: u64) -> mlua::Result<()> {
-    let (raw, kind) = {
-        let s = &core.subs[key];
-        (s.raw, s.mode.kind())
-    };
+/// Deliver the backlog of subscription `key` (channel `raw`, mode `kind`) while its channel
+/// takes messages and they are older than `bound`.
+fn drain(
+    lua: &Lua,
+    core: &mut Core,
+    key: &str,
+    raw: ChanRef,
+    kind: ModeKind,
+    bound: u64,
+) -> mlua::Result<()> {
     let Some(q) = core.mailbox.queues.get_mut(key) else {
         return Ok(());
     };
@@ -510,8 +538,26 @@ fn drain(lua: &Lua, core: &mut Core, key: &str, bound: u64) -> mlua::Result<()> 
             break;
         }
     }
-    if let Some(q) = core.mailbox.queues.get_mut(key) {
+    let Mailbox { queues, ready, .. } = &mut core.mailbox;
+    if let Some(q) = queues.get_mut(key) {
         q.items = items;
+        // Drained (the usual case: one message, one waiting receiver): unlist it now rather
+        // than in the next round of `flush`, which then has nothing to look up. The empty
+        // queue of a live subscription stays for the next message (see `flush`).
+        if q.items.is_empty() && q.listed && matches!(end, End::Keep) {
+            q.listed = false;
+            if let Some(j) = ready.iter().position(|k| Arc::ptr_eq(k, &q.key)) {
+                ready.swap_remove(j);
+            }
+            let keep = if key == INBOX_TOPIC {
+                INBOX_KEEP_CAPACITY
+            } else {
+                SUB_KEEP_CAPACITY
+            };
+            if q.items.capacity() > keep {
+                queues.remove(key);
+            }
+        }
     }
     result?;
     match end {
@@ -585,6 +631,10 @@ fn plain_value(lua: &Lua, kind: ModeKind, payloads: &[Value]) -> mlua::Result<Lu
 /// receive (not one-shot subscriptions: those close their channel on delivery and are left
 /// to [`flush`]).
 fn pull_target(core: &Core, topic: &str, ch: *const c_void) -> Option<ModeKind> {
+    // Invariant 3: a subscription with a backlog is listed.
+    if core.mailbox.ready.is_empty() {
+        return None;
+    }
     let sub = core.subs.get(topic)?;
     let kind = sub.mode.kind();
     if !sub.raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
@@ -614,6 +664,11 @@ pub(crate) unsafe fn pull(
     topic: &str,
     ch: *const c_void,
 ) -> Result<bool, String> {
+    // Invariant 3: a subscription with a backlog is listed; nothing listed, nothing to take
+    // (the common case of a receive that will wait: no lookups).
+    if core.mailbox.ready.is_empty() {
+        return Ok(false);
+    }
     let kind = match core.subs.get(topic) {
         Some(sub) if sub.raw.is(ch) => sub.mode.kind(),
         _ => return Ok(false),
