@@ -108,11 +108,83 @@ impl Queue {
     }
 }
 
+/// The queues by key. The inbox queue — the key of nearly every message — is a field of its
+/// own, so its operations compare the key instead of hashing it (same semantics as a map
+/// entry: present or absent).
+#[derive(Default)]
+struct Queues {
+    map: FnvHashMap<String, Queue>,
+    inbox: Option<Queue>,
+}
+
+impl Queues {
+    #[inline]
+    fn get(&self, key: &str) -> Option<&Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.as_ref()
+        } else {
+            self.map.get(key)
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: &str) -> Option<&mut Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.as_mut()
+        } else {
+            self.map.get_mut(key)
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.take()
+        } else {
+            self.map.remove(key)
+        }
+    }
+
+    /// Queue `key`, created empty if absent.
+    #[inline]
+    fn entry(&mut self, key: &str) -> &mut Queue {
+        if key == INBOX_TOPIC {
+            return self.inbox.get_or_insert_with(|| Queue::new(key));
+        }
+        if let Some(q) = self.map.get_mut(key) {
+            let q: *mut Queue = q;
+            // SAFETY: `q` points into `self.map`, borrowed mutably for the returned lifetime
+            // and not touched again on this path (the borrow checker's NLL limitation with
+            // conditional returns; the key is only copied into the map when it is absent).
+            return unsafe { &mut *q };
+        }
+        self.map
+            .entry(key.to_string())
+            .or_insert_with(|| Queue::new(key))
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.inbox = None;
+    }
+
+    /// Every key (the inbox last).
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map
+            .keys()
+            .map(String::as_str)
+            .chain(self.inbox.as_ref().map(|_| INBOX_TOPIC))
+    }
+
+    fn into_values(self) -> impl Iterator<Item = Queue> {
+        self.map.into_values().chain(self.inbox)
+    }
+}
+
 /// The undelivered messages of a process (see the module docs).
 #[derive(Default)]
 pub(crate) struct Mailbox {
     next_seq: u64,
-    queues: FnvHashMap<String, Queue>,
+    queues: Queues,
     /// Keys that may have a subscription with a backlog (invariant 3).
     ready: Vec<Arc<str>>,
     /// Queued LINK_DOWN events.
@@ -151,10 +223,7 @@ impl Mailbox {
             ..
         } = self;
         let k: &str = key.unwrap_or(&e.pkg.topic);
-        let q = match queues.get_mut(k) {
-            Some(q) => q,
-            None => queues.entry(k.to_string()).or_insert_with(|| Queue::new(k)),
-        };
+        let q = queues.entry(k);
         if subscribed && !q.listed {
             q.listed = true;
             ready.push(q.key.clone());
@@ -188,10 +257,7 @@ impl Mailbox {
         if items.is_empty() {
             return;
         }
-        let q = self
-            .queues
-            .entry(key.to_string())
-            .or_insert_with(|| Queue::new(key));
+        let q = self.queues.entry(key);
         debug_assert!(q.items.is_empty());
         q.items = items;
         if subscribed && !q.listed {
@@ -356,8 +422,8 @@ fn sub_added(core: &mut Core, key: &str) {
         let keys: Vec<String> = mb
             .queues
             .keys()
-            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(k.as_str()))
-            .cloned()
+            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(*k))
+            .map(str::to_string)
             .collect();
         let mut backlog = mb.take(INBOX_TOPIC);
         if !keys.is_empty() {
@@ -452,10 +518,10 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
                     sub.map(|_| SUB_KEEP_CAPACITY)
                 };
                 let key = core.mailbox.ready.swap_remove(i);
-                if let Some(q) = core.mailbox.queues.get_mut(&*key) {
+                if let Some(q) = core.mailbox.queues.get_mut(&key) {
                     q.listed = false;
                     if q.items.is_empty() && keep.is_none_or(|k| q.items.capacity() > k) {
-                        core.mailbox.queues.remove(&*key);
+                        core.mailbox.queues.remove(&key);
                     }
                 }
                 continue;
