@@ -9,11 +9,12 @@
 //! userdata machinery) built to cost the collector as little as possible:
 //!
 //! * the topic and the sender's PID text are Lua strings in user values 1 and 2 (short
-//!   strings are interned, so a repeated topic or sender costs a hash lookup, no allocation),
-//!   and `topic()`/`from()` just return them;
+//!   strings are interned, so a repeated topic costs a hash lookup, no allocation; the
+//!   sender's text comes from a small cache, see `push_from`), and `topic()`/`from()` just
+//!   return them;
 //! * **plain** messages — at most [`MAX_INLINE`] payloads, each nil, a boolean, a number or a
-//!   short string — keep their payloads as Lua values in user values 3… and own no Rust
-//!   memory, so their metatable has no `__gc`: no finalizer pass, no resurrection cycle, no
+//!   short string — keep their payloads as Lua values in user values 3…, own no Rust memory
+//!   (the block is an 8-byte header), so their metatable has no `__gc`: no finalizer pass, no resurrection cycle, no
 //!   protected call per collected message. `payload()` copies those Lua values into new
 //!   plain Payload objects (finalizer-free too, see `modules::payload`) — nothing is
 //!   converted, for messages whose payload is read or not;
