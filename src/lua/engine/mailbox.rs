@@ -59,6 +59,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
+use std::sync::Arc;
 
 use fnv::FnvHashMap;
 use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
@@ -75,6 +76,10 @@ use crate::lua::convert;
 /// ones stay to avoid reallocating at every step.
 const INBOX_KEEP_CAPACITY: usize = 1024;
 
+/// Slots of an empty queue of another subscription kept while it is subscribed (a listen
+/// channel usually holds one message at a time; a queue that grew further is freed).
+const SUB_KEEP_CAPACITY: usize = 16;
+
 /// One queued message.
 struct Entry {
     /// Arrival number (orders queues and merges).
@@ -85,20 +90,103 @@ struct Entry {
 }
 
 /// A backlog or unrouted queue.
-#[derive(Default)]
 struct Queue {
     items: VecDeque<Entry>,
     /// In [`Mailbox::ready`].
     listed: bool,
+    /// Its key, shared with [`Mailbox::ready`] (listing a queue allocates nothing).
+    key: Arc<str>,
+}
+
+impl Queue {
+    fn new(key: &str) -> Queue {
+        Queue {
+            items: VecDeque::new(),
+            listed: false,
+            key: Arc::from(key),
+        }
+    }
+}
+
+/// The queues by key. The inbox queue — the key of nearly every message — is a field of its
+/// own, so its operations compare the key instead of hashing it (same semantics as a map
+/// entry: present or absent).
+#[derive(Default)]
+struct Queues {
+    map: FnvHashMap<String, Queue>,
+    inbox: Option<Queue>,
+}
+
+impl Queues {
+    #[inline]
+    fn get(&self, key: &str) -> Option<&Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.as_ref()
+        } else {
+            self.map.get(key)
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: &str) -> Option<&mut Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.as_mut()
+        } else {
+            self.map.get_mut(key)
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Queue> {
+        if key == INBOX_TOPIC {
+            self.inbox.take()
+        } else {
+            self.map.remove(key)
+        }
+    }
+
+    /// Queue `key`, created empty if absent.
+    #[inline]
+    fn entry(&mut self, key: &str) -> &mut Queue {
+        if key == INBOX_TOPIC {
+            return self.inbox.get_or_insert_with(|| Queue::new(key));
+        }
+        if let Some(q) = self.map.get_mut(key) {
+            let q: *mut Queue = q;
+            // SAFETY: `q` points into `self.map`, borrowed mutably for the returned lifetime
+            // and not touched again on this path (the borrow checker's NLL limitation with
+            // conditional returns; the key is only copied into the map when it is absent).
+            return unsafe { &mut *q };
+        }
+        self.map
+            .entry(key.to_string())
+            .or_insert_with(|| Queue::new(key))
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.inbox = None;
+    }
+
+    /// Every key (the inbox last).
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map
+            .keys()
+            .map(String::as_str)
+            .chain(self.inbox.as_ref().map(|_| INBOX_TOPIC))
+    }
+
+    fn into_values(self) -> impl Iterator<Item = Queue> {
+        self.map.into_values().chain(self.inbox)
+    }
 }
 
 /// The undelivered messages of a process (see the module docs).
 #[derive(Default)]
 pub(crate) struct Mailbox {
     next_seq: u64,
-    queues: FnvHashMap<String, Queue>,
+    queues: Queues,
     /// Keys that may have a subscription with a backlog (invariant 3).
-    ready: Vec<String>,
+    ready: Vec<Arc<str>>,
     /// Queued LINK_DOWN events.
     link_downs: usize,
     /// Queued messages.
@@ -135,13 +223,10 @@ impl Mailbox {
             ..
         } = self;
         let k: &str = key.unwrap_or(&e.pkg.topic);
-        let q = match queues.get_mut(k) {
-            Some(q) => q,
-            None => queues.entry(k.to_string()).or_default(),
-        };
+        let q = queues.entry(k);
         if subscribed && !q.listed {
             q.listed = true;
-            ready.push(k.to_string());
+            ready.push(q.key.clone());
         }
         *len += 1;
         *link_downs += e.link_down as usize;
@@ -159,7 +244,7 @@ impl Mailbox {
         match self.queues.remove(key) {
             Some(q) => {
                 if q.listed {
-                    self.ready.retain(|k| k != key);
+                    self.ready.retain(|k| &**k != key);
                 }
                 q.items
             }
@@ -172,12 +257,12 @@ impl Mailbox {
         if items.is_empty() {
             return;
         }
-        let q = self.queues.entry(key.to_string()).or_default();
+        let q = self.queues.entry(key);
         debug_assert!(q.items.is_empty());
         q.items = items;
         if subscribed && !q.listed {
             q.listed = true;
-            self.ready.push(key.to_string());
+            self.ready.push(q.key.clone());
         }
     }
 }
@@ -337,8 +422,8 @@ fn sub_added(core: &mut Core, key: &str) {
         let keys: Vec<String> = mb
             .queues
             .keys()
-            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(k.as_str()))
-            .cloned()
+            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(*k))
+            .map(str::to_string)
             .collect();
         let mut backlog = mb.take(INBOX_TOPIC);
         if !keys.is_empty() {
@@ -412,24 +497,30 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
     }
     loop {
         // The actionable subscription with the oldest head, and the next-oldest head.
-        let mut best: Option<(usize, u64)> = None;
+        let mut best: Option<(usize, u64, ChanRef, ModeKind)> = None;
         let mut second = u64::MAX;
         let mut i = 0;
         while i < core.mailbox.ready.len() {
-            let key = core.mailbox.ready[i].as_str();
+            let key = &*core.mailbox.ready[i];
             let head = core
                 .mailbox
                 .queues
                 .get(key)
                 .and_then(|q| q.items.front())
                 .map(|e| e.seq);
-            let (Some(seq), Some(sub)) = (head, core.subs.get(key)) else {
+            let sub = core.subs.get(key);
+            let (Some(seq), Some(sub)) = (head, sub) else {
+                // Empty queues of live subscriptions stay (small ones), so the next message
+                // reuses the queue and its key: no allocation per message.
+                let keep = if key == INBOX_TOPIC {
+                    Some(INBOX_KEEP_CAPACITY)
+                } else {
+                    sub.map(|_| SUB_KEEP_CAPACITY)
+                };
                 let key = core.mailbox.ready.swap_remove(i);
                 if let Some(q) = core.mailbox.queues.get_mut(&key) {
                     q.listed = false;
-                    if q.items.is_empty()
-                        && (key != INBOX_TOPIC || q.items.capacity() > INBOX_KEEP_CAPACITY)
-                    {
+                    if q.items.is_empty() && keep.is_none_or(|k| q.items.capacity() > k) {
                         core.mailbox.queues.remove(&key);
                     }
                 }
@@ -437,21 +528,21 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
             };
             if actionable(core, sub) {
                 match best {
-                    Some((_, b)) if seq > b => second = second.min(seq),
-                    Some((_, b)) => {
+                    Some((_, b, ..)) if seq > b => second = second.min(seq),
+                    Some((_, b, ..)) => {
                         second = b;
-                        best = Some((i, seq));
+                        best = Some((i, seq, sub.raw, sub.mode.kind()));
                     }
-                    None => best = Some((i, seq)),
+                    None => best = Some((i, seq, sub.raw, sub.mode.kind())),
                 }
             }
             i += 1;
         }
-        let Some((i, _)) = best else {
+        let Some((i, _, raw, kind)) = best else {
             return Ok(());
         };
         let key = core.mailbox.ready[i].clone();
-        drain(lua, core, &key, second)?;
+        drain(lua, core, &key, raw, kind, second)?;
     }
 }
 
@@ -465,13 +556,16 @@ enum End {
     OneShot,
 }
 
-/// Deliver the backlog of subscription `key` while its channel takes messages and they are
-/// older than `bound`.
-fn drain(lua: &Lua, core: &mut Core, key: &str, bound: u64) -> mlua::Result<()> {
-    let (raw, kind) = {
-        let s = &core.subs[key];
-        (s.raw, s.mode.kind())
-    };
+/// Deliver the backlog of subscription `key` (channel `raw`, mode `kind`) while its channel
+/// takes messages and they are older than `bound`.
+fn drain(
+    lua: &Lua,
+    core: &mut Core,
+    key: &str,
+    raw: ChanRef,
+    kind: ModeKind,
+    bound: u64,
+) -> mlua::Result<()> {
     let Some(q) = core.mailbox.queues.get_mut(key) else {
         return Ok(());
     };
@@ -510,8 +604,26 @@ fn drain(lua: &Lua, core: &mut Core, key: &str, bound: u64) -> mlua::Result<()> 
             break;
         }
     }
-    if let Some(q) = core.mailbox.queues.get_mut(key) {
+    let Mailbox { queues, ready, .. } = &mut core.mailbox;
+    if let Some(q) = queues.get_mut(key) {
         q.items = items;
+        // Drained (the usual case: one message, one waiting receiver): unlist it now rather
+        // than in the next round of `flush`, which then has nothing to look up. The empty
+        // queue of a live subscription stays for the next message (see `flush`).
+        if q.items.is_empty() && q.listed && matches!(end, End::Keep) {
+            q.listed = false;
+            if let Some(j) = ready.iter().position(|k| Arc::ptr_eq(k, &q.key)) {
+                ready.swap_remove(j);
+            }
+            let keep = if key == INBOX_TOPIC {
+                INBOX_KEEP_CAPACITY
+            } else {
+                SUB_KEEP_CAPACITY
+            };
+            if q.items.capacity() > keep {
+                queues.remove(key);
+            }
+        }
     }
     result?;
     match end {
@@ -585,6 +697,10 @@ fn plain_value(lua: &Lua, kind: ModeKind, payloads: &[Value]) -> mlua::Result<Lu
 /// receive (not one-shot subscriptions: those close their channel on delivery and are left
 /// to [`flush`]).
 fn pull_target(core: &Core, topic: &str, ch: *const c_void) -> Option<ModeKind> {
+    // Invariant 3: a subscription with a backlog is listed.
+    if core.mailbox.ready.is_empty() {
+        return None;
+    }
     let sub = core.subs.get(topic)?;
     let kind = sub.mode.kind();
     if !sub.raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
@@ -614,6 +730,11 @@ pub(crate) unsafe fn pull(
     topic: &str,
     ch: *const c_void,
 ) -> Result<bool, String> {
+    // Invariant 3: a subscription with a backlog is listed; nothing listed, nothing to take
+    // (the common case of a receive that will wait: no lookups).
+    if core.mailbox.ready.is_empty() {
+        return Ok(false);
+    }
     let kind = match core.subs.get(topic) {
         Some(sub) if sub.raw.is(ch) => sub.mode.kind(),
         _ => return Ok(false),

@@ -9,14 +9,15 @@
 //! userdata machinery) built to cost the collector as little as possible:
 //!
 //! * the topic and the sender's PID text are Lua strings in user values 1 and 2 (short
-//!   strings are interned, so a repeated topic or sender costs a hash lookup, no allocation),
-//!   and `topic()`/`from()` just return them;
+//!   strings are interned, so a repeated topic costs a hash lookup, no allocation; the
+//!   sender's text comes from a small cache, see `push_from`), and `topic()`/`from()` just
+//!   return them;
 //! * **plain** messages — at most [`MAX_INLINE`] payloads, each nil, a boolean, a number or a
-//!   short string — keep their payloads as Lua values in user values 3… and own no Rust
-//!   memory, so their metatable has no `__gc`: no finalizer pass, no resurrection cycle, no
-//!   protected call per collected message. `payload()` rebuilds the (exact) transfer values
-//!   from them when it is called — nothing is converted for messages whose payload is never
-//!   read;
+//!   short string — keep their payloads as Lua values in user values 3…, own no Rust memory
+//!   (the block is an 8-byte header), so their metatable has no `__gc`: no finalizer pass, no resurrection cycle, no
+//!   protected call per collected message. `payload()` copies those Lua values into new
+//!   plain Payload objects (finalizer-free too, see `modules::payload`) — nothing is
+//!   converted, for messages whose payload is read or not;
 //! * **owned** messages (anything else: tables, long strings, errors, opaque values) keep the
 //!   `Vec<Value>` inline in the userdata block (no separate Box) and a second metatable with
 //!   `__gc` drops it; `payload()` clones the values, so it may be called any number of times.
@@ -29,14 +30,13 @@
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
-use mlua::{Lua, ffi};
-use wippy_rt::{Bytes, Pid, Value};
+use mlua::ffi;
+use wippy_rt::{Pid, Value};
 
-use super::core::with_core;
 use super::rawapi;
 use crate::lua::modules::payload;
 
-const MAGIC: u64 = 0x5749_5050_594d_5347;
+const MAGIC: u32 = 0x574d_5347;
 /// Registry keys (addresses) of the plain and owned metatables.
 static MT_PLAIN: u8 = 0;
 static MT_OWNED: u8 = 0;
@@ -62,16 +62,27 @@ pub(crate) struct MessageData {
     pub payloads: Vec<Value>,
 }
 
-/// The userdata block. In plain blocks `payloads` is an empty vector (no allocation, nothing
-/// to drop) and `inline` counts the payloads in user values; in owned blocks `payloads` holds
-/// them and `__gc` drops it.
+/// The header every message block starts with; a plain block is only this (`inline` counts
+/// the payloads in user values).
 #[repr(C)]
-struct Block {
-    magic: u64,
-    inline: u32,
+struct Head {
+    magic: u32,
+    inline: u8,
     owned: bool,
+}
+
+/// An owned block: the header plus the payload vector `__gc` drops.
+#[repr(C)]
+struct Owned {
+    head: Head,
     payloads: Vec<Value>,
 }
+
+/// Slots of the sender-text cache (see [`push_from`]): direct-mapped by the address of the
+/// PID's text; a process talks to a handful of peers at a time.
+const FROM_CACHE: usize = 64;
+/// Index of the sender-text cache table in both metatables.
+const MT_FROM_CACHE: ffi::lua_Integer = 1;
 
 /// True when `v` can live as a Lua value in a plain message and come back unchanged.
 fn inlinable(v: &Value) -> bool {
@@ -95,10 +106,14 @@ unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
             return;
         }
         ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 0, 4); // plain
-        ffi::lua_createtable(l, 0, 5); // owned
+        ffi::lua_createtable(l, 1, 4); // plain
+        ffi::lua_createtable(l, 1, 5); // owned
         let mt_plain = ffi::lua_absindex(l, -2);
         let mt_owned = ffi::lua_absindex(l, -1);
+        ffi::lua_createtable(l, FROM_CACHE as c_int, 0);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_rawseti(l, mt_plain, MT_FROM_CACHE);
+        ffi::lua_rawseti(l, mt_owned, MT_FROM_CACHE);
         ffi::lua_createtable(l, 0, 3);
         for (name, f) in [
             (c"topic", msg_topic as ffi::lua_CFunction),
@@ -107,7 +122,14 @@ unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
         ] {
             ffi::lua_pushvalue(l, mt_plain);
             ffi::lua_pushvalue(l, mt_owned);
-            ffi::lua_pushcclosure(l, f, 2);
+            // `payload` also keeps the plain Payload metatable (upvalue 3).
+            let n = if name == c"payload" {
+                payload::push_plain_metatable(l);
+                3
+            } else {
+                2
+            };
+            ffi::lua_pushcclosure(l, f, n);
             ffi::lua_setfield(l, -2, name.as_ptr());
         }
         let index = ffi::lua_absindex(l, -1);
@@ -155,6 +177,39 @@ unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) {
     }
 }
 
+/// Push the sender's PID text (`""` for the zero PID). The Lua strings of recent senders
+/// are kept in a small table (in the metatable at `mt`), direct-mapped by the address of the
+/// PID's text — stable while the PID lives — and checked byte for byte, so a hit costs two
+/// array reads and a short compare instead of hashing and interning the text again.
+unsafe fn push_from(l: *mut ffi::lua_State, mt: c_int, from: &Pid) {
+    // SAFETY: plain table reads and writes on the metatable's cache table; may raise a
+    // memory error (the caller runs protected).
+    unsafe {
+        if from.is_zero() {
+            ffi::lua_pushliteral(l, c"");
+            return;
+        }
+        let text = from.as_str();
+        let slot = ((text.as_ptr() as usize >> 4) % FROM_CACHE) as ffi::lua_Integer + 1;
+        if ffi::lua_rawgeti(l, mt, MT_FROM_CACHE) == ffi::LUA_TTABLE {
+            if ffi::lua_rawgeti(l, -1, slot) == ffi::LUA_TSTRING
+                && rawapi::str_at(l, -1) == text.as_bytes()
+            {
+                ffi::lua_remove(l, -2);
+                return;
+            }
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_rawseti(l, -3, slot);
+            ffi::lua_remove(l, -2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+    }
+}
+
 /// Protected constructor: argument 1 is a light userdata holding the `*mut MessageData`,
 /// argument 2 a boolean: plain layout.
 unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
@@ -166,26 +221,33 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
         let data = ffi::lua_touserdata(l, 1) as *mut MessageData;
         let plain = ffi::lua_toboolean(l, 2) != 0;
         let n = (*data).payloads.len();
+        push_metatable(l, plain);
+        let mt = ffi::lua_absindex(l, -1);
         let nuv = UV_FIRST_PAYLOAD - 1 + if plain { n as c_int } else { 0 };
-        let b = ffi::lua_newuserdatauv(l, std::mem::size_of::<Block>(), nuv) as *mut Block;
-        ptr::write(
-            b,
-            Block {
-                magic: MAGIC,
-                inline: if plain { n as u32 } else { 0 },
-                owned: !plain,
-                payloads: Vec::new(),
-            },
-        );
+        let head = Head {
+            magic: MAGIC,
+            inline: if plain { n as u8 } else { 0 },
+            owned: !plain,
+        };
+        let b = if plain {
+            let h = ffi::lua_newuserdatauv(l, std::mem::size_of::<Head>(), nuv) as *mut Head;
+            ptr::write(h, head);
+            ptr::null_mut()
+        } else {
+            let o = ffi::lua_newuserdatauv(l, std::mem::size_of::<Owned>(), nuv) as *mut Owned;
+            ptr::write(
+                o,
+                Owned {
+                    head,
+                    payloads: Vec::new(),
+                },
+            );
+            o
+        };
         let topic = &(*data).topic;
         ffi::lua_pushlstring(l, topic.as_ptr() as *const _, topic.len());
         ffi::lua_setiuservalue(l, -2, UV_TOPIC);
-        if (*data).from.is_zero() {
-            ffi::lua_pushliteral(l, c"");
-        } else {
-            let s = (*data).from.as_str();
-            ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
-        }
+        push_from(l, mt, &(*data).from);
         ffi::lua_setiuservalue(l, -2, UV_FROM);
         if plain {
             for (i, v) in (*data).payloads.iter().enumerate() {
@@ -193,9 +255,9 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
                 ffi::lua_setiuservalue(l, -2, UV_FIRST_PAYLOAD + i as c_int);
             }
         }
-        push_metatable(l, plain);
+        ffi::lua_pushvalue(l, mt);
         ffi::lua_setmetatable(l, -2);
-        if !plain {
+        if !b.is_null() {
             (*b).payloads = std::mem::take(&mut (*data).payloads);
         }
         1
@@ -229,25 +291,25 @@ pub(crate) unsafe fn push_message(
 }
 
 /// The block of the Message `self` (argument 1), checked against the closure's metatable
-/// upvalues.
-unsafe fn block_at<'a>(l: *mut ffi::lua_State) -> Option<&'a Block> {
+/// upvalues: its header, and the owned block for owned messages.
+unsafe fn block_at<'a>(l: *mut ffi::lua_State) -> Option<(&'a Head, Option<&'a Owned>)> {
     // SAFETY: metatable identity check before reading the block; only called from the
     // closures built in `push_metatable` (upvalues 1 and 2 are the metatables).
     unsafe {
         if ffi::lua_type(l, 1) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, 1) == 0 {
             return None;
         }
-        let ours = ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(1)) != 0
-            || ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(2)) != 0;
+        let plain = ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(1)) != 0;
+        let owned = !plain && ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(2)) != 0;
         ffi::lua_pop(l, 1);
-        if !ours {
+        if !plain && !owned {
             return None;
         }
-        let b = ffi::lua_touserdata(l, 1) as *const Block;
-        if (*b).magic != MAGIC {
+        let h = ffi::lua_touserdata(l, 1) as *const Head;
+        if (*h).magic != MAGIC || (*h).owned != owned {
             return None;
         }
-        Some(&*b)
+        Some((&*h, owned.then(|| &*(h as *const Owned))))
     }
 }
 
@@ -281,80 +343,48 @@ unsafe extern "C-unwind" fn msg_from(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// The transfer value of inline payload `i` (an [`inlinable`] scalar; exact round trip).
-unsafe fn inline_value(l: *mut ffi::lua_State, i: c_int) -> Value {
-    // SAFETY: reads one user value and pops it; reading scalars does not raise.
-    unsafe {
-        let t = ffi::lua_getiuservalue(l, 1, UV_FIRST_PAYLOAD + i);
-        let v = match t {
-            ffi::LUA_TBOOLEAN => Value::Bool(ffi::lua_toboolean(l, -1) != 0),
-            ffi::LUA_TNUMBER => {
-                if ffi::lua_isinteger(l, -1) != 0 {
-                    Value::Int(ffi::lua_tointegerx(l, -1, ptr::null_mut()))
-                } else {
-                    Value::Float(ffi::lua_tonumberx(l, -1, ptr::null_mut()))
-                }
-            }
-            ffi::LUA_TSTRING => Value::Str(Bytes::from_slice(rawapi::str_at(l, -1))),
-            _ => Value::Nil,
-        };
-        ffi::lua_pop(l, 1);
-        v
-    }
-}
-
 unsafe extern "C-unwind" fn msg_payload(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: Payload objects are mlua userdata of the `payload` module, built through the
-    // process's mlua handle and moved onto `l`; failures push nil. No Rust value with a
-    // destructor is live when `self_error` raises.
+    // SAFETY: plain messages: the payload objects copy the user values (Lua scalars) and own
+    // no Rust memory, so raising on a memory error skips no destructor. Owned messages: each
+    // value is cloned and moved into `push_payload`, which is protected; nothing with a
+    // destructor is live while a Lua call here may raise (`lua_createtable`, `lua_rawseti`).
     unsafe {
-        let Some(b) = block_at(l) else {
+        let Some((h, owned)) = block_at(l) else {
             return self_error(l, "payload");
         };
-        if ffi::lua_checkstack(l, 4) == 0 {
-            ffi::lua_pushnil(l);
-            return 1;
-        }
-        let payloads: Vec<Value> = if b.owned {
-            b.payloads.clone()
-        } else {
-            (0..b.inline as c_int).map(|i| inline_value(l, i)).collect()
+        let n = match owned {
+            Some(o) => o.payloads.len(),
+            None => h.inline as usize,
         };
-        if payloads.is_empty() {
+        if n == 0 {
             ffi::lua_pushnil(l);
             return 1;
         }
-        let lua: Option<Lua> = with_core(|c| c.lua.clone()).ok();
-        let ok = match (&lua, payloads.len()) {
-            (Some(lua), 1) => {
-                let p =
-                    payload::Payload::from_value(payloads.into_iter().next().unwrap_or_default());
-                match payload::payload_value(lua, p) {
-                    Ok(v) => rawapi::push_lua_value(lua, l, &v).is_ok(),
-                    Err(_) => false,
-                }
-            }
-            (Some(lua), n) => {
-                let t = lua.create_table_with_capacity(n, 0);
-                let built = t.and_then(|t| {
-                    for (i, v) in payloads.into_iter().enumerate() {
-                        t.raw_set(
-                            i + 1,
-                            payload::payload_value(lua, payload::Payload::from_value(v))?,
-                        )?;
+        if ffi::lua_checkstack(l, 6) == 0 {
+            ffi::lua_pushnil(l);
+            return 1;
+        }
+        if n > 1 {
+            ffi::lua_createtable(l, n as c_int, 0);
+        }
+        for i in 0..n {
+            match owned {
+                Some(o) => {
+                    let v = o.payloads[i].clone();
+                    if payload::push_payload(l, payload::Payload::from_value(v)).is_err() {
+                        ffi::lua_pushnil(l);
                     }
-                    Ok(t)
-                });
-                match built {
-                    Ok(t) => rawapi::push_lua_value(lua, l, &mlua::Value::Table(t)).is_ok(),
-                    Err(_) => false,
                 }
+                None => payload::push_plain_uv(
+                    l,
+                    1,
+                    UV_FIRST_PAYLOAD + i as c_int,
+                    ffi::lua_upvalueindex(3),
+                ),
             }
-            (None, _) => false,
-        };
-        drop(lua);
-        if !ok {
-            ffi::lua_pushnil(l);
+            if n > 1 {
+                ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+            }
         }
         1
     }
@@ -380,10 +410,10 @@ unsafe extern "C-unwind" fn msg_gc(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by the collector for owned blocks only (the plain metatable has no
     // `__gc`); the vector is taken once (magic cleared).
     unsafe {
-        let b = ffi::lua_touserdata(l, 1) as *mut Block;
-        if !b.is_null() && (*b).magic == MAGIC {
-            (*b).magic = 0;
-            drop(std::mem::take(&mut (*b).payloads));
+        let h = ffi::lua_touserdata(l, 1) as *mut Head;
+        if !h.is_null() && (*h).magic == MAGIC && (*h).owned {
+            (*h).magic = 0;
+            drop(std::mem::take(&mut (*(h as *mut Owned)).payloads));
         }
         0
     }

@@ -7,17 +7,24 @@
 //! `:data()` / `:unmarshal()` → the Lua value (decoding as needed) or `nil, err`,
 //! `:transcode(format)` → a new Payload or `nil, err`; `tostring(p)` → `payload{format=<f>}`.
 //!
-//! The engine builds Payloads for incoming messages with [`payload_value`]; values cross
-//! processes as `wippy_rt::Value`, so no Lua object is shared.
+//! The Lua objects are raw userdata (private `object` module): scalar payloads own no Rust
+//! memory and need no finalizer. The engine builds Payloads for incoming messages with
+//! [`payload_value`] / [`push_payload`]; values cross processes as `wippy_rt::Value`, so no
+//! Lua object is shared.
 
 use std::fmt::Write as _;
 
-use mlua::{Lua, MetaMethod, MultiValue, UserData, UserDataMethods, Value as LuaValue};
+use mlua::{Lua, MultiValue, Value as LuaValue};
 use wippy_rt::{Bytes, Error, Kind, Value};
 
 use super::errors::{self, nil_error};
 use super::json::{write_float, write_str};
 use crate::lua::convert;
+
+mod object;
+
+pub use object::payload_value;
+pub(crate) use object::{push_payload, push_plain_metatable, push_plain_uv};
 
 /// `payload.format.JSON`.
 pub const JSON: &str = "json/plain";
@@ -224,50 +231,25 @@ fn key_text(k: &Value) -> Vec<u8> {
     }
 }
 
-impl UserData for Payload {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("get_format", |_, p, ()| Ok(p.format));
-        let data = |lua: &Lua, p: &Payload, _: MultiValue| -> mlua::Result<MultiValue> {
-            if let (Data::Encoded(b), STRING | BYTES) = (&p.data, p.format) {
-                return Ok(MultiValue::from_vec(vec![LuaValue::String(
-                    lua.create_string(b.as_bytes())?,
-                )]));
-            }
-            match p.value() {
-                Ok(v) => Ok(MultiValue::from_vec(vec![convert::to_lua(lua, &v)?])),
-                Err(e) => nil_error(lua, e),
-            }
-        };
-        m.add_method("data", data);
-        m.add_method("unmarshal", data);
-        m.add_method("transcode", |lua, p, f: LuaValue| {
-            let LuaValue::String(f) = f else {
-                return nil_error(lua, Error::invalid("format must be a string"));
-            };
-            match p.transcode(&f.to_string_lossy()) {
-                Ok(np) => Ok(MultiValue::from_vec(vec![LuaValue::UserData(
-                    lua.create_userdata(np)?,
-                )])),
-                Err(e) => nil_error(lua, e),
-            }
-        });
-        m.add_meta_method(MetaMethod::ToString, |_, p, ()| {
-            Ok(format!("payload{{format={}}}", p.format))
-        });
-    }
-}
-
-/// A Lua Payload object.
-pub fn payload_value(lua: &Lua, p: Payload) -> mlua::Result<LuaValue> {
-    Ok(LuaValue::UserData(lua.create_userdata(p)?))
-}
-
-/// The Payload inside a Lua value, if it is one.
+/// The Payload inside a Lua value, if it is a payload object (a copy of its data).
 pub fn payload_arg(v: &LuaValue) -> Option<Payload> {
-    match v {
-        LuaValue::UserData(ud) => ud.borrow::<Payload>().ok().map(|p| p.clone()),
-        _ => None,
-    }
+    let LuaValue::UserData(ud) = v else {
+        return None;
+    };
+    let lua = ud.weak_lua().try_upgrade()?;
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: push the value on mlua's current stack, read it, pop it (same state).
+        unsafe {
+            let l = raw.state();
+            if mlua::ffi::lua_checkstack(l, 2) == 0 {
+                return None;
+            }
+            raw.push_value(v).ok()?;
+            let p = object::payload_at(l, -1);
+            mlua::ffi::lua_pop(l, 1);
+            p
+        }
+    })
 }
 
 /// The `payload` table.
