@@ -93,72 +93,49 @@ fn inlinable(v: &Value) -> bool {
     }
 }
 
-/// Push the plain or the owned metatable, creating both on first use in this state.
-unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
-    // SAFETY: registry access with light userdata keys; the tables are complete before they
-    // are stored. May raise a memory error (callers run protected).
+/// The plain and owned Message metatables (built together on first use in a state).
+static METATABLES: rawapi::TwinMetatables = rawapi::TwinMetatables {
+    keys: (&MT_PLAIN, &MT_OWNED),
+    name: c"process.Message",
+    methods: &[
+        (c"topic", msg_topic as ffi::lua_CFunction),
+        (c"from", msg_from),
+        (c"payload", msg_payload),
+    ],
+    tostring: msg_tostring,
+    gc: msg_gc,
+    method_upvalues: payload_upvalue,
+    array: 1,
+    init: add_from_cache,
+};
+
+/// `payload` also keeps the plain Payload metatable (upvalue 3).
+unsafe fn payload_upvalue(l: *mut ffi::lua_State, name: &std::ffi::CStr) -> c_int {
+    if name == c"payload" {
+        // SAFETY: pushes one table (creating the Payload metatables on first use).
+        unsafe { payload::push_plain_metatable(l) };
+        1
+    } else {
+        0
+    }
+}
+
+/// Both metatables share the sender-text cache (array slot [`MT_FROM_CACHE`]).
+unsafe fn add_from_cache(l: *mut ffi::lua_State, mt_plain: c_int, mt_owned: c_int) {
+    // SAFETY: the two indices are the new metatables (absolute); balanced stack.
     unsafe {
-        let kp = &MT_PLAIN as *const u8 as *const c_void;
-        let ko = &MT_OWNED as *const u8 as *const c_void;
-        if ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, if plain { kp } else { ko })
-            == ffi::LUA_TTABLE
-        {
-            return;
-        }
-        ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 1, 4); // plain
-        ffi::lua_createtable(l, 1, 5); // owned
-        let mt_plain = ffi::lua_absindex(l, -2);
-        let mt_owned = ffi::lua_absindex(l, -1);
         ffi::lua_createtable(l, FROM_CACHE as c_int, 0);
         ffi::lua_pushvalue(l, -1);
         ffi::lua_rawseti(l, mt_plain, MT_FROM_CACHE);
         ffi::lua_rawseti(l, mt_owned, MT_FROM_CACHE);
-        ffi::lua_createtable(l, 0, 3);
-        for (name, f) in [
-            (c"topic", msg_topic as ffi::lua_CFunction),
-            (c"from", msg_from),
-            (c"payload", msg_payload),
-        ] {
-            ffi::lua_pushvalue(l, mt_plain);
-            ffi::lua_pushvalue(l, mt_owned);
-            // `payload` also keeps the plain Payload metatable (upvalue 3).
-            let n = if name == c"payload" {
-                payload::push_plain_metatable(l);
-                3
-            } else {
-                2
-            };
-            ffi::lua_pushcclosure(l, f, n);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        let index = ffi::lua_absindex(l, -1);
-        for mt in [mt_plain, mt_owned] {
-            ffi::lua_pushvalue(l, index);
-            ffi::lua_setfield(l, mt, c"__index".as_ptr());
-            ffi::lua_pushvalue(l, mt_plain);
-            ffi::lua_pushvalue(l, mt_owned);
-            ffi::lua_pushcclosure(l, msg_tostring, 2);
-            ffi::lua_setfield(l, mt, c"__tostring".as_ptr());
-            ffi::lua_pushliteral(l, c"process.Message");
-            ffi::lua_setfield(l, mt, c"__name".as_ptr());
-            ffi::lua_pushboolean(l, 0);
-            ffi::lua_setfield(l, mt, c"__metatable".as_ptr());
-        }
-        ffi::lua_pop(l, 1);
-        ffi::lua_pushcfunction(l, msg_gc);
-        ffi::lua_setfield(l, mt_owned, c"__gc".as_ptr());
-        ffi::lua_pushvalue(l, mt_plain);
-        ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, kp);
-        ffi::lua_pushvalue(l, mt_owned);
-        ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, ko);
-        // Leave only the requested one.
-        if plain {
-            ffi::lua_pop(l, 1);
-        } else {
-            ffi::lua_remove(l, -2);
-        }
     }
+}
+
+/// Push the plain or the owned metatable, creating both on first use in this state.
+unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
+    // SAFETY: forwarded contract (live thread; may raise a memory error; callers run
+    // protected).
+    unsafe { METATABLES.push(l, plain) }
 }
 
 /// Push a Lua scalar for an [`inlinable`] value.

@@ -10,7 +10,7 @@
 //! Discipline: a raw function may raise (longjmp) only while no Rust value with a destructor
 //! is live in its frame; the helpers here never raise.
 
-use std::ffi::c_int;
+use std::ffi::{CStr, c_int, c_void};
 
 use mlua::{Lua, Value as LuaValue, ffi};
 use wippy_rt::{Bytes, Error, Value};
@@ -172,5 +172,102 @@ pub(crate) unsafe fn raise_owned(l: *mut ffi::lua_State, msg: String) -> c_int {
         drop(msg);
         ffi::lua_concat(l, 2);
         ffi::lua_error(l)
+    }
+}
+
+/// The two metatables of a raw userdata object kind: *plain* (the value lives in Lua user
+/// values, no finalizer) and *owned* (Rust data in the block, `__gc` frees it) — Message and
+/// Payload objects (decisions 0090, 0105). Both share one method table; every method and
+/// `__tostring` is a C closure whose upvalues 1 and 2 are the plain and the owned metatable
+/// (so `self` checks are two raw compares), plus what [`TwinMetatables::method_upvalues`]
+/// pushes. Both are built together on first use in a state and kept in the registry under
+/// the addresses in [`TwinMetatables::keys`].
+pub(crate) struct TwinMetatables {
+    /// Registry keys of the plain and the owned metatable (addresses of two statics).
+    pub keys: (&'static u8, &'static u8),
+    /// `__name`.
+    pub name: &'static CStr,
+    /// The methods (`__index` table).
+    pub methods: &'static [(&'static CStr, ffi::lua_CFunction)],
+    /// `__tostring`.
+    pub tostring: ffi::lua_CFunction,
+    /// `__gc` of the owned metatable.
+    pub gc: ffi::lua_CFunction,
+    /// Pushes the extra upvalues of method `name` (after the two metatables); returns how
+    /// many it pushed.
+    pub method_upvalues: unsafe fn(*mut ffi::lua_State, &CStr) -> c_int,
+    /// Array slots reserved in each metatable, filled by `init(l, plain_mt, owned_mt)`.
+    pub array: c_int,
+    /// Adds fields to both metatables right after they are created (absolute indices).
+    pub init: unsafe fn(*mut ffi::lua_State, c_int, c_int),
+}
+
+impl TwinMetatables {
+    /// No extra method upvalues.
+    pub unsafe fn no_upvalues(_: *mut ffi::lua_State, _: &CStr) -> c_int {
+        0
+    }
+
+    /// No extra metatable fields.
+    pub unsafe fn no_init(_: *mut ffi::lua_State, _: c_int, _: c_int) {}
+
+    /// Push the plain or the owned metatable, creating both on first use in this state.
+    ///
+    /// # Safety
+    /// `l` is a live thread; may raise a memory error (callers hold no Rust resources or run
+    /// protected).
+    pub unsafe fn push(&self, l: *mut ffi::lua_State, plain: bool) {
+        // SAFETY: registry access with light userdata keys; the tables are complete before
+        // they are stored; the hooks follow the Lua API rules (their contract).
+        unsafe {
+            let kp = self.keys.0 as *const u8 as *const c_void;
+            let ko = self.keys.1 as *const u8 as *const c_void;
+            if ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, if plain { kp } else { ko })
+                == ffi::LUA_TTABLE
+            {
+                return;
+            }
+            ffi::lua_pop(l, 1);
+            ffi::lua_checkstack(l, 8);
+            ffi::lua_createtable(l, self.array, 4); // plain
+            ffi::lua_createtable(l, self.array, 5); // owned
+            let mt_plain = ffi::lua_absindex(l, -2);
+            let mt_owned = ffi::lua_absindex(l, -1);
+            (self.init)(l, mt_plain, mt_owned);
+            ffi::lua_createtable(l, 0, self.methods.len() as c_int);
+            for (name, f) in self.methods {
+                ffi::lua_pushvalue(l, mt_plain);
+                ffi::lua_pushvalue(l, mt_owned);
+                let n = 2 + (self.method_upvalues)(l, name);
+                ffi::lua_pushcclosure(l, *f, n);
+                ffi::lua_setfield(l, -2, name.as_ptr());
+            }
+            let index = ffi::lua_absindex(l, -1);
+            for mt in [mt_plain, mt_owned] {
+                ffi::lua_pushvalue(l, index);
+                ffi::lua_setfield(l, mt, c"__index".as_ptr());
+                ffi::lua_pushvalue(l, mt_plain);
+                ffi::lua_pushvalue(l, mt_owned);
+                ffi::lua_pushcclosure(l, self.tostring, 2);
+                ffi::lua_setfield(l, mt, c"__tostring".as_ptr());
+                ffi::lua_pushstring(l, self.name.as_ptr());
+                ffi::lua_setfield(l, mt, c"__name".as_ptr());
+                ffi::lua_pushboolean(l, 0);
+                ffi::lua_setfield(l, mt, c"__metatable".as_ptr());
+            }
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushcfunction(l, self.gc);
+            ffi::lua_setfield(l, mt_owned, c"__gc".as_ptr());
+            ffi::lua_pushvalue(l, mt_plain);
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, kp);
+            ffi::lua_pushvalue(l, mt_owned);
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, ko);
+            // Leave only the requested one.
+            if plain {
+                ffi::lua_pop(l, 1);
+            } else {
+                ffi::lua_remove(l, -2);
+            }
+        }
     }
 }

@@ -106,63 +106,27 @@ fn inlinable(p: &Payload) -> bool {
     }
 }
 
+/// The plain and owned Payload metatables (built together on first use in a state).
+static METATABLES: rawapi::TwinMetatables = rawapi::TwinMetatables {
+    keys: (&MT_PLAIN, &MT_OWNED),
+    name: c"Payload",
+    methods: &[
+        (c"get_format", p_get_format as ffi::lua_CFunction),
+        (c"data", p_data),
+        (c"unmarshal", p_data),
+        (c"transcode", p_transcode),
+    ],
+    tostring: p_tostring,
+    gc: p_gc,
+    method_upvalues: rawapi::TwinMetatables::no_upvalues,
+    array: 0,
+    init: rawapi::TwinMetatables::no_init,
+};
+
 /// Push the plain or the owned metatable, creating both on first use in this state.
 unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
-    // SAFETY: registry access with light userdata keys; the tables are complete before they
-    // are stored. May raise a memory error (callers hold no Rust resources or run protected).
-    unsafe {
-        let kp = &MT_PLAIN as *const u8 as *const c_void;
-        let ko = &MT_OWNED as *const u8 as *const c_void;
-        if ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, if plain { kp } else { ko })
-            == ffi::LUA_TTABLE
-        {
-            return;
-        }
-        ffi::lua_pop(l, 1);
-        ffi::lua_checkstack(l, 8);
-        ffi::lua_createtable(l, 0, 4); // plain
-        ffi::lua_createtable(l, 0, 5); // owned
-        let mt_plain = ffi::lua_absindex(l, -2);
-        let mt_owned = ffi::lua_absindex(l, -1);
-        ffi::lua_createtable(l, 0, 4);
-        for (name, f) in [
-            (c"get_format", p_get_format as ffi::lua_CFunction),
-            (c"data", p_data),
-            (c"unmarshal", p_data),
-            (c"transcode", p_transcode),
-        ] {
-            ffi::lua_pushvalue(l, mt_plain);
-            ffi::lua_pushvalue(l, mt_owned);
-            ffi::lua_pushcclosure(l, f, 2);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        let index = ffi::lua_absindex(l, -1);
-        for mt in [mt_plain, mt_owned] {
-            ffi::lua_pushvalue(l, index);
-            ffi::lua_setfield(l, mt, c"__index".as_ptr());
-            ffi::lua_pushvalue(l, mt_plain);
-            ffi::lua_pushvalue(l, mt_owned);
-            ffi::lua_pushcclosure(l, p_tostring, 2);
-            ffi::lua_setfield(l, mt, c"__tostring".as_ptr());
-            ffi::lua_pushliteral(l, c"Payload");
-            ffi::lua_setfield(l, mt, c"__name".as_ptr());
-            ffi::lua_pushboolean(l, 0);
-            ffi::lua_setfield(l, mt, c"__metatable".as_ptr());
-        }
-        ffi::lua_pop(l, 1);
-        ffi::lua_pushcfunction(l, p_gc);
-        ffi::lua_setfield(l, mt_owned, c"__gc".as_ptr());
-        ffi::lua_pushvalue(l, mt_plain);
-        ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, kp);
-        ffi::lua_pushvalue(l, mt_owned);
-        ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, ko);
-        // Leave only the requested one.
-        if plain {
-            ffi::lua_pop(l, 1);
-        } else {
-            ffi::lua_remove(l, -2);
-        }
-    }
+    // SAFETY: forwarded contract (live thread; may raise a memory error).
+    unsafe { METATABLES.push(l, plain) }
 }
 
 /// Push the plain payload metatable (creating both on first use).
