@@ -697,6 +697,29 @@ fn conj_maker(lua: &Lua, t: &Table, name: &'static str, and: bool) -> mlua::Resu
 }
 
 /// The `sql.builder` table.
+/// `t[name](table?)`: a statement builder for the optional table name (a non-string raises).
+fn table_maker<B: mlua::UserData + mlua::MaybeSend + mlua::MaybeSync + 'static>(
+    lua: &Lua,
+    t: &mlua::Table,
+    name: &str,
+    make: fn(String) -> B,
+) -> mlua::Result<()> {
+    t.raw_set(
+        name,
+        raise::function(lua, move |lua, args| {
+            let table = match args.front() {
+                None | Some(LuaValue::Nil) => String::new(),
+                Some(LuaValue::String(s)) => s.to_string_lossy(),
+                Some(v) => {
+                    let e = format!("table name must be a string, got {}", lua_type(v));
+                    return raise::raise_msg(lua, e);
+                }
+            };
+            Ok(ret1(LuaValue::UserData(lua.create_userdata(make(table))?)))
+        })?,
+    )
+}
+
 pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
     let t = lua.create_table()?;
     t.raw_set(
@@ -712,49 +735,24 @@ pub(crate) fn build(lua: &Lua) -> mlua::Result<LuaValue> {
             Ok(ret1(LuaValue::UserData(lua.create_userdata(SelectB(s))?)))
         })?,
     )?;
-    fn table_arg(args: &MultiValue) -> Result<String, String> {
-        match args.front() {
-            None | Some(LuaValue::Nil) => Ok(String::new()),
-            Some(LuaValue::String(s)) => Ok(s.to_string_lossy()),
-            Some(v) => Err(format!("table name must be a string, got {}", lua_type(v))),
-        }
-    }
-    t.raw_set(
-        "insert",
-        raise::function(lua, |lua, args| match table_arg(&args) {
-            Ok(into) => Ok(ret1(LuaValue::UserData(lua.create_userdata(InsertB(
-                Insert {
-                    into,
-                    ..Insert::default()
-                },
-            ))?))),
-            Err(e) => raise::raise_msg(lua, e),
-        })?,
-    )?;
-    t.raw_set(
-        "update",
-        raise::function(lua, |lua, args| match table_arg(&args) {
-            Ok(table) => Ok(ret1(LuaValue::UserData(lua.create_userdata(UpdateB(
-                Update {
-                    table,
-                    ..Update::default()
-                },
-            ))?))),
-            Err(e) => raise::raise_msg(lua, e),
-        })?,
-    )?;
-    t.raw_set(
-        "delete",
-        raise::function(lua, |lua, args| match table_arg(&args) {
-            Ok(from) => Ok(ret1(LuaValue::UserData(lua.create_userdata(DeleteB(
-                Delete {
-                    from,
-                    ..Delete::default()
-                },
-            ))?))),
-            Err(e) => raise::raise_msg(lua, e),
-        })?,
-    )?;
+    table_maker(lua, &t, "insert", |into| {
+        InsertB(Insert {
+            into,
+            ..Insert::default()
+        })
+    })?;
+    table_maker(lua, &t, "update", |table| {
+        UpdateB(Update {
+            table,
+            ..Update::default()
+        })
+    })?;
+    table_maker(lua, &t, "delete", |from| {
+        DeleteB(Delete {
+            from,
+            ..Delete::default()
+        })
+    })?;
     t.raw_set(
         "expr",
         raise::function(lua, |lua, args| match raw_at(&args, 0, "expr") {
