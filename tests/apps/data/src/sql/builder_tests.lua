@@ -146,6 +146,10 @@ function M.misuse_raises()
   t.ok(ok, "building is lazy")
   local r, err = b.select("*"):from("t"):where(b.lt({a = {1, 2}})):to_sql()
   t.is_nil(r); t.err(err, errors.INVALID, "cannot use array or slice")
+  for _, make in ipairs({"insert", "update", "delete"}) do
+    ok, e = pcall(b[make], 5)
+    t.ok(not ok, make); t.contains(tostring(e), "table name must be a string, got number")
+  end
 end
 
 return { run = t.suite(M) }
