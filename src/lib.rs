@@ -9,6 +9,7 @@ pub use wippy_rt as rt;
 
 pub mod bench;
 pub mod boot;
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod loader;

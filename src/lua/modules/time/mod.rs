@@ -14,7 +14,7 @@
 //! which adds them with `modules::extend_module("time", ...)`, reusing [`duration_arg`] and
 //! [`time_value`].
 
-pub mod civil;
+pub use crate::civil;
 pub mod duration;
 pub mod layout;
 pub mod zone;
