@@ -269,7 +269,7 @@ fn fluent<T>(
     lua: &Lua,
     t: &Table,
     name: &'static str,
-    f: fn(&mut T, &MultiValue) -> R,
+    f: impl Fn(&mut T, &MultiValue) -> R + mlua::MaybeSend + 'static,
 ) -> mlua::Result<()>
 where
     T: UserData + Clone + Send + Sync + 'static,
@@ -378,36 +378,13 @@ impl UserData for SelectB {
                 ("inner_join", "INNER JOIN "),
                 ("cross_join", "CROSS JOIN "),
             ] {
-                t.raw_set(
-                    name,
-                    raise::function(lua, move |lua, args| {
-                        let mut b = match args.front() {
-                            Some(LuaValue::UserData(ud)) => match ud.borrow::<SelectB>() {
-                                Ok(b) => b.clone(),
-                                Err(_) => {
-                                    return raise::raise_msg(
-                                        lua,
-                                        format!("bad argument #1 to '{name}' (builder expected)"),
-                                    );
-                                }
-                            },
-                            _ => {
-                                return raise::raise_msg(
-                                    lua,
-                                    format!("bad argument #1 to '{name}' (builder expected)"),
-                                );
-                            }
-                        };
-                        match raw_at(&args, 1, name) {
-                            Ok(Sqlizer::Raw(s, a)) => {
-                                b.0.joins.push(Sqlizer::Raw(format!("{kw}{s}"), a));
-                                Ok(ret1(LuaValue::UserData(lua.create_userdata(b)?)))
-                            }
-                            Ok(_) => unreachable!("raw_at returns Raw"),
-                            Err(m) => raise::raise_msg(lua, m),
-                        }
-                    })?,
-                )?;
+                fluent::<SelectB>(lua, &t, name, move |b, a| match raw_at(a, 1, name)? {
+                    Sqlizer::Raw(s, args) => {
+                        b.0.joins.push(Sqlizer::Raw(format!("{kw}{s}"), args));
+                        Ok(())
+                    }
+                    _ => unreachable!("raw_at returns Raw"),
+                })?;
             }
             fluent::<SelectB>(lua, &t, "having", |b, a| add_where(&mut b.0.havings, a))?;
             fluent::<SelectB>(lua, &t, "group_by", |b, a| {
