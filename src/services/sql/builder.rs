@@ -319,6 +319,21 @@ pub struct Select {
     pub placeholder: Placeholder,
 }
 
+/// ` KW part<sep>part…` when `parts` is not empty (WHERE, HAVING, ORDER BY, JOIN lists).
+fn clause(
+    out: &mut String,
+    args: &mut Vec<SqlValue>,
+    kw: &str,
+    parts: &[Sqlizer],
+    sep: &str,
+) -> Result<(), Error> {
+    if !parts.is_empty() {
+        out.push_str(kw);
+        append(out, args, parts, sep)?;
+    }
+    Ok(())
+}
+
 fn limit_offset(out: &mut String, limit: Option<u64>, offset: Option<u64>) {
     if let Some(l) = limit {
         out.push_str(" LIMIT ");
@@ -339,11 +354,7 @@ fn prefixes(out: &mut String, args: &mut Vec<SqlValue>, p: &[Sqlizer]) -> Result
 }
 
 fn suffixes(out: &mut String, args: &mut Vec<SqlValue>, s: &[Sqlizer]) -> Result<(), Error> {
-    if !s.is_empty() {
-        out.push(' ');
-        append(out, args, s, " ")?;
-    }
-    Ok(())
+    clause(out, args, " ", s, " ")
 }
 
 impl Select {
@@ -370,26 +381,14 @@ impl Select {
             out.push_str(" FROM ");
             append(&mut out, &mut args, std::slice::from_ref(f), "")?;
         }
-        if !self.joins.is_empty() {
-            out.push(' ');
-            append(&mut out, &mut args, &self.joins, " ")?;
-        }
-        if !self.wheres.is_empty() {
-            out.push_str(" WHERE ");
-            append(&mut out, &mut args, &self.wheres, " AND ")?;
-        }
+        clause(&mut out, &mut args, " ", &self.joins, " ")?;
+        clause(&mut out, &mut args, " WHERE ", &self.wheres, " AND ")?;
         if !self.group_by.is_empty() {
             out.push_str(" GROUP BY ");
             out.push_str(&self.group_by.join(", "));
         }
-        if !self.havings.is_empty() {
-            out.push_str(" HAVING ");
-            append(&mut out, &mut args, &self.havings, " AND ")?;
-        }
-        if !self.order_by.is_empty() {
-            out.push_str(" ORDER BY ");
-            append(&mut out, &mut args, &self.order_by, ", ")?;
-        }
+        clause(&mut out, &mut args, " HAVING ", &self.havings, " AND ")?;
+        clause(&mut out, &mut args, " ORDER BY ", &self.order_by, ", ")?;
         limit_offset(&mut out, self.limit, self.offset);
         suffixes(&mut out, &mut args, &self.suffixes)?;
         Ok((out, args))
@@ -566,14 +565,8 @@ impl Update {
             out.push_str(" FROM ");
             append(&mut out, &mut args, std::slice::from_ref(f), "")?;
         }
-        if !self.wheres.is_empty() {
-            out.push_str(" WHERE ");
-            append(&mut out, &mut args, &self.wheres, " AND ")?;
-        }
-        if !self.order_by.is_empty() {
-            out.push_str(" ORDER BY ");
-            append(&mut out, &mut args, &self.order_by, ", ")?;
-        }
+        clause(&mut out, &mut args, " WHERE ", &self.wheres, " AND ")?;
+        clause(&mut out, &mut args, " ORDER BY ", &self.order_by, ", ")?;
         limit_offset(&mut out, self.limit, self.offset);
         suffixes(&mut out, &mut args, &self.suffixes)?;
         Ok((out, args))
@@ -624,14 +617,8 @@ impl Delete {
         prefixes(&mut out, &mut args, &self.prefixes)?;
         out.push_str("DELETE FROM ");
         out.push_str(&self.from);
-        if !self.wheres.is_empty() {
-            out.push_str(" WHERE ");
-            append(&mut out, &mut args, &self.wheres, " AND ")?;
-        }
-        if !self.order_by.is_empty() {
-            out.push_str(" ORDER BY ");
-            append(&mut out, &mut args, &self.order_by, ", ")?;
-        }
+        clause(&mut out, &mut args, " WHERE ", &self.wheres, " AND ")?;
+        clause(&mut out, &mut args, " ORDER BY ", &self.order_by, ", ")?;
         limit_offset(&mut out, self.limit, self.offset);
         suffixes(&mut out, &mut args, &self.suffixes)?;
         Ok((out, args))
