@@ -3,12 +3,14 @@
 //! cleaned up as the exit hooks would — its names are dropped, and a process linked to it gets
 //! LINK_DOWN when it fails.
 
+#[path = "common/exec.rs"]
+mod common_exec;
+
 use std::path::Path;
 use std::time::Duration;
 
 use wippy::boot::{App, BootOptions};
 use wippy::rt::{Error, Value};
-use wippy::system::process_manager::{ProcessManager, StartRequest};
 
 const INDEX: &str = r#"
 version: "1.0"
@@ -115,21 +117,13 @@ fn boot() -> (tempfile::TempDir, App) {
 }
 
 fn exec(app: &App, input: Vec<Value>) -> Result<Value, Error> {
-    let pm = ProcessManager::of(app.system()).expect("process manager");
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    pm.start_watched(
-        StartRequest {
-            host: "app:processes".into(),
-            source: "app:caller".into(),
-            input,
-            ..StartRequest::default()
-        },
-        Box::new(move |r| {
-            let _ = tx.send(r.clone());
-        }),
-    )?;
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| Err(Error::internal("timeout")))
+    common_exec::exec(
+        app.system(),
+        "app:processes",
+        "app:caller",
+        input,
+        Duration::from_secs(60),
+    )
 }
 
 #[test]

@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/exec.rs"]
+mod exec;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,22 +117,7 @@ impl DataApp {
 
     /// Start process entry `id` on `host` and wait for its result.
     pub fn exec(&self, host: &str, id: &str, input: Vec<Value>) -> Result<Value, Error> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        ProcessManager::of(self.sys())
-            .expect("process manager")
-            .start_watched(
-                StartRequest {
-                    host: host.into(),
-                    source: id.into(),
-                    input,
-                    ..StartRequest::default()
-                },
-                Box::new(move |r| {
-                    let _ = tx.send(r.clone());
-                }),
-            )?;
-        rx.recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| Err(Error::internal("test timeout waiting for process exit")))
+        exec::exec(self.sys(), host, id, input, Duration::from_secs(30))
     }
 
     /// Start process entry `id` on `host` without waiting.

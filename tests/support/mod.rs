@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/exec.rs"]
+mod exec;
 #[path = "../common/suite.rs"]
 mod suite;
 
@@ -145,20 +147,7 @@ impl App {
 
     /// Start `entry` on `host` and wait for its result.
     pub fn exec_on(&self, host: &str, entry: &str, input: Vec<Value>) -> Result<Value, Error> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.pm().start_watched(
-            StartRequest {
-                host: host.into(),
-                source: entry.into(),
-                input,
-                ..StartRequest::default()
-            },
-            Box::new(move |r| {
-                let _ = tx.send(r.clone());
-            }),
-        )?;
-        rx.recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| Err(Error::internal("test timeout waiting for process exit")))
+        exec::exec(&self.sys, host, entry, input, Duration::from_secs(20))
     }
 
     /// Start `entry` on [`HOST`] and wait.

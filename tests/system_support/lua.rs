@@ -3,6 +3,8 @@
 //! its test suites (function entries with `meta.type: test`) through a runner
 //! process.
 
+#[path = "../common/exec.rs"]
+mod exec;
 #[path = "../common/suite.rs"]
 mod suite;
 
@@ -11,7 +13,6 @@ use std::time::Duration;
 
 use wippy::boot::{App, BootOptions};
 use wippy::rt::{Error, Value};
-use wippy::system::process_manager::{ProcessManager, StartRequest};
 
 /// The booted acceptance app.
 pub struct LuaApp {
@@ -39,22 +40,13 @@ impl LuaApp {
 
     /// Run process entry `id` on `host` with `input`; its result.
     pub fn exec(&self, host: &str, id: &str, input: Vec<Value>) -> Result<Value, Error> {
-        let sys = self.app().system();
-        let pm = ProcessManager::of(sys).expect("process manager");
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        pm.start_watched(
-            StartRequest {
-                host: host.into(),
-                source: id.into(),
-                input,
-                ..StartRequest::default()
-            },
-            Box::new(move |r| {
-                let _ = tx.send(r.clone());
-            }),
-        )?;
-        rx.recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| Err(Error::internal(format!("{id} did not finish in 120 s"))))
+        exec::exec(
+            self.app().system(),
+            host,
+            id,
+            input,
+            Duration::from_secs(120),
+        )
     }
 
     /// Run every test of `suite` (ids sorted) through `<ns>:runner`; panics listing failures.
