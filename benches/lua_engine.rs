@@ -16,6 +16,10 @@
 //! * `funcs_call/trivial` — `funcs.call` of a function that returns its argument, N calls in
 //!   a loop inside a Lua process.
 
+/// The `wippy` binary's allocator (decision 0034), so the engine is measured as shipped.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
