@@ -213,10 +213,9 @@ impl RawLua {
                 // to prevent from being garbage collected.
 
                 init_internal_metatable::<XRc<UnsafeCell<ExtraData>>>(state, None)?;
-                init_internal_metatable::<Callback>(state, None)?;
-                init_internal_metatable::<CallbackUpvalue>(state, None)?;
-                #[cfg(not(feature = "luau"))]
-                init_internal_metatable::<HookCallback>(state, None)?;
+                // wippy: the `Callback`, `CallbackUpvalue` and `HookCallback` metatables are
+                // created by `push_internal_userdata` on first use (~150 B each in every
+                // state, most of which never create a Rust callback or set a hook).
                 #[cfg(feature = "async")]
                 {
                     init_internal_metatable::<AsyncCallback>(state, None)?;
@@ -237,14 +236,8 @@ impl RawLua {
         // Init ExtraData
         let extra = ExtraData::init(main_state, owned);
 
-        // Register `DestructedUserdata` type
-        get_destructed_userdata_metatable(main_state);
-        let destructed_mt_ptr = ffi::lua_topointer(main_state, -1);
-        let destructed_ud_typeid = TypeId::of::<DestructedUserdata>();
-        (*extra.get())
-            .registered_userdata_mt
-            .insert(destructed_mt_ptr, Some(destructed_ud_typeid));
-        ffi::lua_pop(main_state, 1);
+        // wippy: the `DestructedUserdata` metatable is created and registered with the first
+        // userdata type (`push_userdata_metatable`).
 
         mlua_debug_assert!(
             ffi::lua_gettop(main_state) == main_state_top,
@@ -1178,6 +1171,13 @@ impl RawLua {
 
     pub(crate) unsafe fn push_userdata_metatable(&self, mut registry: RawUserDataRegistry) -> Result<()> {
         let state = self.state();
+        // wippy: the first userdata type of this state brings the destructed metatable.
+        if crate::util::init_destructed_userdata_metatable(state)? {
+            get_destructed_userdata_metatable(state);
+            let destructed_mt_ptr = ffi::lua_topointer(state, -1);
+            ffi::lua_pop(state, 1);
+            self.register_userdata_metatable(destructed_mt_ptr, Some(TypeId::of::<DestructedUserdata>()));
+        }
         let mut stack_guard = StackGuard::new(state);
         check_stack(state, 14)?;
 

@@ -4,16 +4,48 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::result::Result as StdResult;
 
-use rustc_hash::FxHashMap;
 
 use super::MaybeSend;
 use crate::state::LuaGuard;
 
 #[cfg(not(feature = "send"))]
-type Container = UnsafeCell<FxHashMap<TypeId, RefCell<Box<dyn Any>>>>;
+type Container = UnsafeCell<VecMap<RefCell<Box<dyn Any>>>>;
 
 #[cfg(feature = "send")]
-type Container = UnsafeCell<FxHashMap<TypeId, RefCell<Box<dyn Any + Send>>>>;
+type Container = UnsafeCell<VecMap<RefCell<Box<dyn Any + Send>>>>;
+
+// wippy: a vector map instead of a hash map. A state holds one or two app-data types, and the
+// hash map's first allocation cost ~180 B in every state (every Lua process owns one).
+#[derive(Debug)]
+struct VecMap<V>(Vec<(TypeId, V)>);
+
+impl<V> Default for VecMap<V> {
+    fn default() -> Self {
+        VecMap(Vec::new())
+    }
+}
+
+impl<V> VecMap<V> {
+    fn insert(&mut self, key: TypeId, value: V) -> Option<V> {
+        if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == key) {
+            return Some(std::mem::replace(&mut slot.1, value));
+        }
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(1);
+        }
+        self.0.push((key, value));
+        None
+    }
+
+    fn get(&self, key: &TypeId) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn remove(&mut self, key: &TypeId) -> Option<V> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
 
 /// A container for arbitrary data associated with the Lua state.
 #[derive(Debug, Default)]

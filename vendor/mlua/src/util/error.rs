@@ -406,7 +406,23 @@ pub(crate) unsafe fn init_error_registry(state: *mut ffi::lua_State) -> Result<(
         }),
     )?;
 
-    // Create destructed userdata metatable
+    Ok(())
+}
+
+/// wippy: creates the "destructed userdata" metatable (26 entries, ~0.8 KB) if the state has
+/// none yet; true when it was created. Called when the first userdata type's metatable is
+/// pushed (`RawLua::push_userdata_metatable`): only userdata of registered types are ever
+/// destructed (`take_userdata`), so it exists before any userdata that could need it, and a
+/// state that never creates userdata of a registered type never pays for it.
+pub(crate) unsafe fn init_destructed_userdata_metatable(state: *mut ffi::lua_State) -> Result<bool> {
+    let destructed_mt_key = &DESTRUCTED_USERDATA_METATABLE as *const u8 as *const c_void;
+    if ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, destructed_mt_key) != ffi::LUA_TNIL {
+        ffi::lua_pop(state, 1);
+        return Ok(false);
+    }
+    ffi::lua_pop(state, 1);
+    check_stack(state, 3)?;
+
 
     unsafe extern "C-unwind" fn destructed_error(state: *mut ffi::lua_State) -> c_int {
         callback_error(state, |_| Err(Error::UserDataDestructed))
@@ -472,5 +488,5 @@ pub(crate) unsafe fn init_error_registry(state: *mut ffi::lua_State) -> Result<(
         ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, destructed_mt_key);
     })?;
 
-    Ok(())
+    Ok(true)
 }

@@ -6,7 +6,8 @@ use std::{ptr, slice, str};
 use crate::error::{Error, Result};
 
 pub(crate) use error::{
-    WrappedFailure, error_traceback, error_traceback_thread, init_error_registry, pop_error,
+    WrappedFailure, error_traceback, error_traceback_thread, init_destructed_userdata_metatable,
+    init_error_registry, pop_error,
     protect_lua_call, protect_lua_closure,
 };
 pub(crate) use path::parse_path as parse_lookup_path;

@@ -12,6 +12,15 @@ pub(crate) unsafe fn push_internal_userdata<T: TypeKey>(
     t: T,
     protect: bool,
 ) -> Result<*mut T> {
+    // wippy: internal metatables other than those of `init_from_ptr`/`init_error_registry`
+    // are created here on first use. Done before the userdata exists, so a failure leaves
+    // nothing without its `__gc`.
+    if ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::type_key()) == ffi::LUA_TNIL {
+        ffi::lua_pop(state, 1);
+        init_internal_metatable::<T>(state, None)?;
+    } else {
+        ffi::lua_pop(state, 1);
+    }
     let ud_ptr = push_userdata(state, t, protect)?;
     get_internal_metatable::<T>(state);
     ffi::lua_setmetatable(state, -2);
@@ -66,9 +75,14 @@ pub(crate) unsafe fn get_internal_userdata<T: TypeKey>(
     }
     let mt_ptr = get_metatable_ptr(state, index);
     if type_mt_ptr.is_null() {
-        get_internal_metatable::<T>(state);
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::type_key());
         type_mt_ptr = ffi::lua_topointer(state, -1);
         ffi::lua_pop(state, 1);
+        // wippy: the type's metatable may not exist yet (created on first use), and then no
+        // userdata of that type exists either — not even one without a metatable.
+        if type_mt_ptr.is_null() {
+            return ptr::null_mut();
+        }
     }
     if mt_ptr != type_mt_ptr {
         return ptr::null_mut();
