@@ -68,7 +68,7 @@ use wippy_rt::{Package, Value};
 
 use super::channel::{self, ChanRef, Delivery, Readiness};
 use super::core::{Core, ModeKind, PRIVATE_PREFIX, Sub, SubMode};
-use super::message::MessageData;
+use super::message::{self, MessageData};
 use crate::lua::convert;
 
 /// Slots of an empty inbox queue kept for the next messages; a queue that grew beyond this
@@ -191,6 +191,9 @@ pub(crate) struct Mailbox {
     link_downs: usize,
     /// Queued messages.
     len: usize,
+    /// Registry reference of the Message constructor in this process's state
+    /// ([`message::constructor`]), 0 until the first message object is built.
+    msg_ctor: std::ffi::c_int,
 }
 
 impl Mailbox {
@@ -656,6 +659,7 @@ fn deliver(
             from: pkg.from,
             topic: pkg.topic,
             payloads: pkg.payloads,
+            ctor: msg_ctor(lua, core)?,
         }),
         ModeKind::Future => {
             let SubMode::Future(fut) = &core.subs[key].mode else {
@@ -676,6 +680,18 @@ fn deliver(
         let ch = core.subs[key].chan.clone();
         channel::buffer(lua, raw, &ch, value)
     }
+}
+
+/// The Message constructor's registry reference in the process's state (looked up once per
+/// process, see [`Mailbox::msg_ctor`]).
+fn msg_ctor(lua: &Lua, core: &mut Core) -> mlua::Result<std::ffi::c_int> {
+    if core.mailbox.msg_ctor <= 0 {
+        // SAFETY: mlua's current stack belongs to this state.
+        core.mailbox.msg_ctor = lua
+            .exec_raw_lua(|raw| unsafe { message::constructor(raw.state()) })
+            .map_err(mlua::Error::runtime)?;
+    }
+    Ok(core.mailbox.msg_ctor)
 }
 
 /// The delivered value for the modes that need no subscription state.
@@ -752,10 +768,15 @@ pub(crate) unsafe fn pull(
     };
     core.mailbox.discard(&e);
     if kind == ModeKind::Messages {
+        if core.mailbox.msg_ctor <= 0 {
+            // SAFETY: forwarded (`l` is a live thread of the core's state).
+            core.mailbox.msg_ctor = unsafe { message::constructor(l) }?;
+        }
         let d = MessageData {
             from: e.pkg.from,
             topic: e.pkg.topic,
             payloads: e.pkg.payloads,
+            ctor: core.mailbox.msg_ctor,
         };
         // SAFETY: forwarded; `push_message` is protected and pushes one value or nothing.
         return unsafe { super::message::push_message(l, d) }.map(|()| true);
