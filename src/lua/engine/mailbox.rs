@@ -89,13 +89,48 @@ struct Entry {
     link_down: bool,
 }
 
+/// The key of a queue as listed in [`Mailbox::ready`]: the inbox (the key of nearly every
+/// message, copied without touching a reference count) or a topic shared with its queue
+/// (listing a queue allocates nothing).
+#[derive(Clone)]
+enum Key {
+    Inbox,
+    Topic(Arc<str>),
+}
+
+impl Key {
+    fn new(key: &str) -> Key {
+        if key == INBOX_TOPIC {
+            Key::Inbox
+        } else {
+            Key::Topic(Arc::from(key))
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Inbox => INBOX_TOPIC,
+            Key::Topic(t) => t,
+        }
+    }
+
+    /// The same queue's key (identity, not text).
+    fn same(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Inbox, Key::Inbox) => true,
+            (Key::Topic(a), Key::Topic(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// A backlog or unrouted queue.
 struct Queue {
     items: VecDeque<Entry>,
     /// In [`Mailbox::ready`].
     listed: bool,
-    /// Its key, shared with [`Mailbox::ready`] (listing a queue allocates nothing).
-    key: Arc<str>,
+    /// Its key, shared with [`Mailbox::ready`].
+    key: Key,
 }
 
 impl Queue {
@@ -103,7 +138,7 @@ impl Queue {
         Queue {
             items: VecDeque::new(),
             listed: false,
-            key: Arc::from(key),
+            key: Key::new(key),
         }
     }
 }
@@ -186,7 +221,7 @@ pub(crate) struct Mailbox {
     next_seq: u64,
     queues: Queues,
     /// Keys that may have a subscription with a backlog (invariant 3).
-    ready: Vec<Arc<str>>,
+    ready: Vec<Key>,
     /// Queued LINK_DOWN events.
     link_downs: usize,
     /// Queued messages.
@@ -247,7 +282,7 @@ impl Mailbox {
         match self.queues.remove(key) {
             Some(q) => {
                 if q.listed {
-                    self.ready.retain(|k| &**k != key);
+                    self.ready.retain(|k| k.as_str() != key);
                 }
                 q.items
             }
@@ -504,7 +539,7 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
         let mut second = u64::MAX;
         let mut i = 0;
         while i < core.mailbox.ready.len() {
-            let key = &*core.mailbox.ready[i];
+            let key = core.mailbox.ready[i].as_str();
             let head = core
                 .mailbox
                 .queues
@@ -521,10 +556,10 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
                     sub.map(|_| SUB_KEEP_CAPACITY)
                 };
                 let key = core.mailbox.ready.swap_remove(i);
-                if let Some(q) = core.mailbox.queues.get_mut(&key) {
+                if let Some(q) = core.mailbox.queues.get_mut(key.as_str()) {
                     q.listed = false;
                     if q.items.is_empty() && keep.is_none_or(|k| q.items.capacity() > k) {
-                        core.mailbox.queues.remove(&key);
+                        core.mailbox.queues.remove(key.as_str());
                     }
                 }
                 continue;
@@ -545,7 +580,7 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
             return Ok(());
         };
         let key = core.mailbox.ready[i].clone();
-        drain(lua, core, &key, raw, kind, second)?;
+        drain(lua, core, key.as_str(), raw, kind, second)?;
     }
 }
 
@@ -615,7 +650,7 @@ fn drain(
         // queue of a live subscription stays for the next message (see `flush`).
         if q.items.is_empty() && q.listed && matches!(end, End::Keep) {
             q.listed = false;
-            if let Some(j) = ready.iter().position(|k| Arc::ptr_eq(k, &q.key)) {
+            if let Some(j) = ready.iter().position(|k| k.same(&q.key)) {
                 ready.swap_remove(j);
             }
             let keep = if key == INBOX_TOPIC {

@@ -266,7 +266,7 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
         if plain {
             size += d.payloads.iter().filter_map(Slot::extra).sum::<usize>();
         }
-        let b = ffi::lua_newuserdatauv(l, size, 0) as *mut u8;
+        let b = rawapi::new_block(l, size);
         let head = Head {
             magic: MAGIC,
             inline: if plain { n as u8 } else { 0 },

@@ -183,7 +183,10 @@ unsafe extern "C-unwind" fn send(l: *mut ffi::lua_State) -> c_int {
         if topic.first() == Some(&b'@') {
             return rawapi::push_nil_err(l, Error::invalid("cannot send to @ topics"));
         }
-        let topic = String::from_utf8_lossy(topic).into_owned();
+        let topic = match std::str::from_utf8(topic) {
+            Ok(t) => t.to_owned(),
+            Err(_) => String::from_utf8_lossy(topic).into_owned(),
+        };
         let dest = rawapi::str_at(l, 1);
         // Scalars are converted in place; the mlua handle is fetched only for a table or
         // userdata payload.

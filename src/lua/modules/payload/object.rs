@@ -275,7 +275,7 @@ unsafe fn new_plain(l: *mut ffi::lua_State, format: u8, slot: Slot, bytes: &[u8]
         } else {
             ffi::lua_absindex(l, mt)
         };
-        let b = ffi::lua_newuserdatauv(l, PLAIN_BYTES + bytes.len(), 0) as *mut Plain;
+        let b = rawapi::new_block(l, PLAIN_BYTES + bytes.len()) as *mut Plain;
         let mut slot = slot;
         if slot.tag == T_STR {
             slot.bits = PLAIN_BYTES as u64;
@@ -337,7 +337,7 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
             new_plain(l, format, slot, bytes, 0);
             return 1;
         }
-        let b = ffi::lua_newuserdatauv(l, std::mem::size_of::<Owned>(), 0) as *mut Head;
+        let b = rawapi::new_block(l, std::mem::size_of::<Owned>()) as *mut Head;
         ptr::write(
             b,
             Head {
