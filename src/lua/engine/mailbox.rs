@@ -229,6 +229,10 @@ pub(crate) struct Mailbox {
     /// Registry reference of the Message constructor in this process's state
     /// ([`message::constructor`]), 0 until the first message object is built.
     msg_ctor: std::ffi::c_int,
+    /// The inbox subscription's channel and mode while it exists (kept by [`subscribe`] and
+    /// [`remove_sub`], the only places that add or remove it; cleared with the mailbox when
+    /// the core is torn down): routing and delivering an inbox message look nothing up.
+    inbox_sub: Option<(ChanRef, ModeKind)>,
 }
 
 impl Mailbox {
@@ -245,6 +249,7 @@ impl Mailbox {
 
     /// Drop everything (the process ended).
     pub fn clear(&mut self) {
+        self.inbox_sub = None;
         self.queues.clear();
         self.ready.clear();
         self.link_downs = 0;
@@ -340,11 +345,18 @@ enum Route {
 }
 
 fn route(core: &Core, topic: &str) -> Route {
-    if core.subs.contains_key(topic) {
+    let inbox = core.mailbox.inbox_sub.is_some();
+    // With the inbox as the only subscription, the exact-topic check is a comparison.
+    let exact = if inbox && core.subs.len() == 1 {
+        topic == INBOX_TOPIC
+    } else {
+        core.subs.contains_key(topic)
+    };
+    if exact {
         Route::Exact
     } else if topic.starts_with(PRIVATE_PREFIX) {
         Route::Drop
-    } else if !topic.starts_with('@') && core.subs.contains_key(INBOX_TOPIC) {
+    } else if !topic.starts_with('@') && inbox {
         Route::Inbox
     } else {
         Route::Unrouted
@@ -410,10 +422,14 @@ pub(crate) fn subscribe(
     }
     let ch = channel::new_channel(lua, cap)?;
     channel::set_topic(&ch, topic);
+    let raw = channel::raw_ref(&ch);
+    if topic == INBOX_TOPIC {
+        core.mailbox.inbox_sub = Some((raw, mode.kind()));
+    }
     core.subs.insert(
         topic.to_string(),
         Sub {
-            raw: channel::raw_ref(&ch),
+            raw,
             chan: ch.clone(),
             mode,
         },
@@ -444,6 +460,9 @@ pub(crate) fn unsubscribe(lua: &Lua, core: &mut Core, ch: &AnyUserData) -> mlua:
 /// Remove subscription `key` (cancelling its timer) and route its backlog anew.
 fn remove_sub(core: &mut Core, key: &str) -> Option<Sub> {
     let sub = core.subs.remove(key);
+    if key == INBOX_TOPIC {
+        core.mailbox.inbox_sub = None;
+    }
     if let Some(t) = core.timers.remove(key) {
         t.cancel();
     }
@@ -521,10 +540,27 @@ fn sub_removed(core: &mut Core, key: &str) {
 }
 
 /// Whether subscription `sub`'s channel can act on a message now.
-fn actionable(core: &Core, sub: &Sub) -> bool {
-    match channel::readiness(core, sub.raw) {
-        Readiness::Busy => sub.mode.kind() == ModeKind::Ticker,
+fn actionable(core: &Core, raw: ChanRef, kind: ModeKind) -> bool {
+    match channel::readiness(core, raw) {
+        Readiness::Busy => kind == ModeKind::Ticker,
         _ => true,
+    }
+}
+
+/// The channel and mode of the subscription of `topic` (the inbox's without a lookup).
+fn sub_of_topic(core: &Core, topic: &str) -> Option<(ChanRef, ModeKind)> {
+    if topic == INBOX_TOPIC {
+        core.mailbox.inbox_sub
+    } else {
+        core.subs.get(topic).map(|s| (s.raw, s.mode.kind()))
+    }
+}
+
+/// The channel and mode of subscription `key` (the inbox's without a lookup).
+fn sub_of(core: &Core, key: &Key) -> Option<(ChanRef, ModeKind)> {
+    match key {
+        Key::Inbox => core.mailbox.inbox_sub,
+        Key::Topic(t) => core.subs.get(&**t).map(|s| (s.raw, s.mode.kind())),
     }
 }
 
@@ -539,18 +575,18 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
         let mut second = u64::MAX;
         let mut i = 0;
         while i < core.mailbox.ready.len() {
-            let key = core.mailbox.ready[i].as_str();
+            let k = &core.mailbox.ready[i];
             let head = core
                 .mailbox
                 .queues
-                .get(key)
+                .get(k.as_str())
                 .and_then(|q| q.items.front())
                 .map(|e| e.seq);
-            let sub = core.subs.get(key);
-            let (Some(seq), Some(sub)) = (head, sub) else {
+            let sub = sub_of(core, k);
+            let (Some(seq), Some((raw, kind))) = (head, sub) else {
                 // Empty queues of live subscriptions stay (small ones), so the next message
                 // reuses the queue and its key: no allocation per message.
-                let keep = if key == INBOX_TOPIC {
+                let keep = if matches!(k, Key::Inbox) {
                     Some(INBOX_KEEP_CAPACITY)
                 } else {
                     sub.map(|_| SUB_KEEP_CAPACITY)
@@ -564,14 +600,14 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
                 }
                 continue;
             };
-            if actionable(core, sub) {
+            if actionable(core, raw, kind) {
                 match best {
                     Some((_, b, ..)) if seq > b => second = second.min(seq),
                     Some((_, b, ..)) => {
                         second = b;
-                        best = Some((i, seq, sub.raw, sub.mode.kind()));
+                        best = Some((i, seq, raw, kind));
                     }
-                    None => best = Some((i, seq, sub.raw, sub.mode.kind())),
+                    None => best = Some((i, seq, raw, kind)),
                 }
             }
             i += 1;
@@ -752,9 +788,8 @@ fn pull_target(core: &Core, topic: &str, ch: *const c_void) -> Option<ModeKind> 
     if core.mailbox.ready.is_empty() {
         return None;
     }
-    let sub = core.subs.get(topic)?;
-    let kind = sub.mode.kind();
-    if !sub.raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
+    let (raw, kind) = sub_of_topic(core, topic)?;
+    if !raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
         return None;
     }
     core.mailbox
@@ -786,8 +821,8 @@ pub(crate) unsafe fn pull(
     if core.mailbox.ready.is_empty() {
         return Ok(false);
     }
-    let kind = match core.subs.get(topic) {
-        Some(sub) if sub.raw.is(ch) => sub.mode.kind(),
+    let kind = match sub_of_topic(core, topic) {
+        Some((raw, kind)) if raw.is(ch) => kind,
         _ => return Ok(false),
     };
     if matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {

@@ -242,17 +242,23 @@ unsafe extern "C-unwind" fn make_constructor(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// What [`construct`] builds from: the data and its layout.
+struct Build {
+    data: MessageData,
+    plain: bool,
+}
+
 /// Protected constructor (a closure: upvalues 1 and 2 are the plain and owned metatables):
-/// argument 1 is a light userdata holding the `*mut MessageData`, argument 2 a boolean: plain
-/// layout.
+/// argument 1 is a light userdata holding the `*mut Build`.
 unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: called through lua_pcall by `push_message`, which keeps the data alive and
     // owned until we return. The allocation is the only step that may raise; it happens
     // before the block holds Rust resources; the last step moves the payload vector into the
     // block and cannot raise.
     unsafe {
-        let data = ffi::lua_touserdata(l, 1) as *mut MessageData;
-        let plain = ffi::lua_toboolean(l, 2) != 0;
+        let build = ffi::lua_touserdata(l, 1) as *mut Build;
+        let plain = (*build).plain;
+        let data = ptr::addr_of_mut!((*build).data);
         let d = &*data;
         let n = d.payloads.len();
         let topic = d.topic.as_bytes();
@@ -314,13 +320,12 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
 ///
 /// # Safety
 /// `l` is a live thread of the state `data.ctor` belongs to (if not 0).
-pub(crate) unsafe fn push_message(
-    l: *mut ffi::lua_State,
-    mut data: MessageData,
-) -> Result<(), String> {
+pub(crate) unsafe fn push_message(l: *mut ffi::lua_State, data: MessageData) -> Result<(), String> {
     let plain = data.payloads.len() <= MAX_INLINE && data.payloads.iter().all(inlinable);
-    // SAFETY: `data` lives on this frame for the whole protected call; `construct` only
-    // moves the payload vector out in its final, non-raising step.
+    let mut b = Build { data, plain };
+    let data = &mut b.data;
+    // SAFETY: `b` lives on this frame for the whole protected call; `construct` only moves
+    // the payload vector out in its final, non-raising step.
     unsafe {
         if ffi::lua_checkstack(l, 8) == 0 {
             return Err("stack overflow".into());
@@ -335,9 +340,8 @@ pub(crate) unsafe fn push_message(
             data.ctor = constructor(l)?;
             ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, data.ctor as ffi::lua_Integer);
         }
-        ffi::lua_pushlightuserdata(l, &mut data as *mut MessageData as *mut c_void);
-        ffi::lua_pushboolean(l, plain as c_int);
-        if ffi::lua_pcall(l, 2, 1, 0) != ffi::LUA_OK {
+        ffi::lua_pushlightuserdata(l, &mut b as *mut Build as *mut c_void);
+        if ffi::lua_pcall(l, 1, 1, 0) != ffi::LUA_OK {
             let msg = rawapi::str_at(l, -1);
             let msg = String::from_utf8_lossy(msg).into_owned();
             ffi::lua_pop(l, 1);
