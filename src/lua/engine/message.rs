@@ -441,10 +441,8 @@ unsafe extern "C-unwind" fn msg_payload(l: *mut ffi::lua_State) -> c_int {
             ffi::lua_pushnil(l);
             return 1;
         }
-        if ffi::lua_checkstack(l, 6) == 0 {
-            ffi::lua_pushnil(l);
-            return 1;
-        }
+        // At most three values are pushed at a time: within the LUA_MINSTACK slots a C
+        // function is given.
         if n > 1 {
             ffi::lua_createtable(l, n as c_int, 0);
         }
