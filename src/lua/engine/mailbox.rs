@@ -397,6 +397,9 @@ pub(crate) fn enqueue(core: &mut Core, pkg: Package) {
 /// process inherits.
 pub(crate) fn take_all(core: &mut Core) -> VecDeque<Package> {
     let mb = std::mem::take(&mut core.mailbox);
+    // The subscriptions stay with this core until it is torn down.
+    core.mailbox.inbox_sub = mb.inbox_sub;
+    core.mailbox.msg_ctor = mb.msg_ctor;
     let mut all: Vec<Entry> = mb.queues.into_values().flat_map(|q| q.items).collect();
     all.sort_unstable_by_key(|e| e.seq);
     all.into_iter().map(|e| e.pkg).collect()
