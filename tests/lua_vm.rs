@@ -567,3 +567,22 @@ fn lazy_string_library_behaves_like_the_stock_one() {
     let fmt: String = run(&mut st, "return string.format('%d-%s', 3, 'x')").unwrap();
     assert_eq!(fmt, "3-x");
 }
+
+#[test]
+fn base_loader_serves_each_global_once_and_nil_for_others() {
+    let f = factory();
+    let mut st = f.acquire(&[]).unwrap();
+    let out: String = run(
+        &mut st,
+        r#"local r = {}
+           r[#r+1] = tostring(_VERSION)
+           r[#r+1] = tostring(print == print and require == require)
+           r[#r+1] = tostring(unpack == table.unpack)
+           r[#r+1] = tostring(_ENV["\xff\xfe"] == nil and _ENV[1] == nil and no_such_name == nil)
+           r[#r+1] = tostring(type(package) == "table" and type(errors) == "table")
+           r[#r+1] = select(2, pcall(function() return string.rep("ab", 2) end))
+           return table.concat(r, " ")"#,
+    )
+    .unwrap();
+    assert_eq!(out, "Lua 5.4 true true true true abab");
+}

@@ -70,9 +70,9 @@ pub(crate) enum Op {
     /// Resume with no values at the deadline.
     Sleep(Instant),
     /// A function call; resume with `result, nil` or `nil, err`.
-    Call(CallRequest),
+    Call(Box<CallRequest>),
     /// `process.exec`: spawn the request and resume with the child's result or error.
-    Exec(crate::system::process_manager::StartRequest),
+    Exec(Box<crate::system::process_manager::StartRequest>),
     /// A dispatcher command; the completion is converted by `conv`. The extension point for
     /// modules whose work is done by a command handler (no module of this crate needs one
     /// yet: timers, calls and exec hand completions to the runtime directly).
@@ -190,6 +190,11 @@ impl<T> Slab<T> {
                 i
             }
             None => {
+                // Most processes run one task: the first slot is allocated exactly (a Vec's
+                // first growth would reserve four).
+                if self.items.capacity() == 0 {
+                    self.items.reserve_exact(1);
+                }
                 self.items.push(Some(v));
                 (self.items.len() - 1) as u32
             }

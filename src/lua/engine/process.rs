@@ -705,7 +705,7 @@ fn apply_op(
             };
             // A call that ends during its start (pool.rs, "Inline first step") resumes the
             // task in this step; otherwise its completion arrives as an event.
-            match fnpool::call_from_step(engine, req, || {
+            match fnpool::call_from_step(engine, *req, || {
                 fnpool::Reply::Completer(cx.completer(tag))
             }) {
                 Started::Done(r) => complete(lua, &mut core.borrow_mut(), tag, r)?,
@@ -724,7 +724,7 @@ fn apply_op(
                     conv: Conv::ValueOrError,
                 },
             );
-            if let Err(e) = engine.pm.exec(req, cx.completer(tag)) {
+            if let Err(e) = engine.pm.exec(*req, cx.completer(tag)) {
                 let mut c = core.borrow_mut();
                 c.waits.remove(&tag);
                 let ev = errors::error_value(lua, e).map_err(vm_error)?;

@@ -12,7 +12,7 @@
 
 use std::ffi::{CStr, c_int, c_void};
 
-use mlua::{Lua, Value as LuaValue, ffi};
+use mlua::{Lua, ffi};
 use wippy_rt::{Bytes, Error, Value};
 
 use super::core::with_core;
@@ -122,51 +122,7 @@ pub(crate) unsafe fn value_at(
     }
 }
 
-/// The stack value at `idx` of `l` as an mlua value (through the main stack).
-pub(crate) unsafe fn lua_value_at(
-    lua: &Lua,
-    l: *mut ffi::lua_State,
-    idx: c_int,
-) -> mlua::Result<LuaValue> {
-    // SAFETY: `idx` is a valid index of `l` (caller contract); lua_absindex only reads the top.
-    let idx = unsafe { ffi::lua_absindex(l, idx) };
-    lua.exec_raw_lua(|raw| {
-        // SAFETY: `l` and `raw.state()` belong to the same state; one value is moved and popped.
-        unsafe {
-            let main = raw.state();
-            if ffi::lua_checkstack(main, 2) == 0 || ffi::lua_checkstack(l, 1) == 0 {
-                return Err(mlua::Error::runtime("stack overflow"));
-            }
-            ffi::lua_pushvalue(l, idx);
-            if main != l {
-                ffi::lua_xmove(l, main, 1);
-            }
-            Ok(raw.pop_value())
-        }
-    })
-}
-
-/// Push an mlua value onto `l`.
-pub(crate) unsafe fn push_lua_value(
-    lua: &Lua,
-    l: *mut ffi::lua_State,
-    v: &LuaValue,
-) -> mlua::Result<()> {
-    lua.exec_raw_lua(|raw| {
-        // SAFETY: push on the main stack, then move to `l` (same state).
-        unsafe {
-            let main = raw.state();
-            if ffi::lua_checkstack(main, 2) == 0 || ffi::lua_checkstack(l, 1) == 0 {
-                return Err(mlua::Error::runtime("stack overflow"));
-            }
-            raw.push_value(v)?;
-            if main != l {
-                ffi::lua_xmove(main, l, 1);
-            }
-            Ok(())
-        }
-    })
-}
+pub(crate) use crate::lua::vm::stack::{push_value as push_lua_value, value_at as lua_value_at};
 
 /// Push `nil, <error object for e>` onto `l` and return 2 (the usual failure result). On a
 /// failure to build the object, pushes the message string instead.

@@ -10,6 +10,7 @@
 //! - [`budget`]: memory limit and the instruction-count preemption hook.
 //! - [`raise`]: raising clean Lua values (strings, error objects) from Rust callbacks.
 //! - [`protect`]: running Lua functions so raised *values* (error objects) reach Rust intact.
+//! - [`stack`]: moving mlua values to and from a raw Lua stack (for C functions).
 //!
 //! Numbers print like go-lua (`tostring(10/2) == "5"`) thanks to the patched C sources in
 //! `vendor/lua-src` (see `vendor/lua-src/PATCHES.md`, decision 0030).
@@ -23,6 +24,7 @@ pub mod protect;
 pub mod raise;
 pub mod readonly;
 pub mod sandbox;
+pub(crate) mod stack;
 pub mod state;
 
 pub use budget::{PreemptConfig, Preemption};

@@ -58,39 +58,19 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     base.raw_set("string", string)?;
 
     // Everything else is built on first access (`print`, `require`, `package`, `unpack` and
-    // the core library/module tables), so an idle process pays only for what it touched.
-    let lazy = lua.create_function(|lua, (b, key): (Table, Value)| -> mlua::Result<Value> {
-        let Value::String(k) = &key else {
-            return Ok(Value::Nil);
-        };
-        let k = k.to_str()?;
-        let v = match &*k {
-            "_VERSION" => Value::String(lua.create_string(&base_lib().version)?),
-            "print" => Value::Function(print_function(lua)?),
-            "require" => Value::Function(require_function(lua)?),
-            "package" => Value::Table(package_stub(lua)?),
-            "unpack" => {
-                // 5.1 heritage: global `unpack` = `table.unpack`.
-                match modules::module_value(lua, "table")? {
-                    Some(Value::Table(t)) => t.raw_get("unpack")?,
-                    _ => Value::Nil,
-                }
-            }
-            name if modules::is_core(name) => {
-                modules::module_value(lua, name)?.unwrap_or(Value::Nil)
-            }
-            name => match base_lib().functions.iter().find(|(n, _)| n == name) {
-                // SAFETY: a stock `lbaselib.c` function or `type_function` (valid C functions).
-                Some((_, f)) => Value::Function(unsafe { lua.create_c_function(*f)? }),
-                None => return Ok(Value::Nil),
-            },
-        };
-        b.raw_set(&*k, &v)?;
-        Ok(v)
-    })?;
-    let base_mt = lua.create_table_with_capacity(0, 1)?;
-    base_mt.raw_set("__index", lazy)?;
-    base.set_metatable(Some(base_mt))?;
+    // the core library/module tables), so an idle process pays only for what it touched. The
+    // loader is a light C function: an mlua closure would bring a callback userdata and two
+    // internal metatables (~0.5 KB) into every state.
+    // SAFETY: plain API calls on the main thread inside `exec_raw`'s protected call; the
+    // globals table is at index 1 and stays there; the stack is balanced.
+    unsafe {
+        lua.exec_raw::<()>(&base, |l| {
+            mlua::ffi::lua_createtable(l, 0, 1);
+            mlua::ffi::lua_pushcfunction(l, base_index);
+            mlua::ffi::lua_setfield(l, -2, c"__index".as_ptr());
+            mlua::ffi::lua_setmetatable(l, 1);
+        })?;
+    }
 
     let env_mt = lua.create_table_with_capacity(0, 2)?;
     env_mt.raw_set("__index", &base)?;
@@ -98,6 +78,90 @@ pub(super) fn build_base(lua: &Lua) -> mlua::Result<Table> {
     readonly::set_readonly(lua, &env_mt, true)?;
     lua.set_named_registry_value(ENV_MT_KEY, env_mt)?;
     Ok(base)
+}
+
+/// `__index` of the base table B: builds the global `key`, stores it in B (raw) and returns
+/// it; nil for names B does not serve. Base C functions and `_VERSION` are pushed directly;
+/// the rest (`print`, `require`, `package`, `unpack`, core modules) is built through mlua by
+/// [`load_global`] in an inner frame, so a raised error never skips a Rust destructor.
+unsafe extern "C-unwind" fn base_index(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as `__index(B, key)`: index 1 is B, index 2 the key. Every path
+    // pushes exactly one value; `lua_error` is reached only after `load_global`'s frame (and
+    // every Rust value it made) is gone, with the message string on top.
+    unsafe {
+        let mut len = 0usize;
+        if ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
+            ffi::lua_pushnil(l);
+            return 1;
+        }
+        let p = ffi::lua_tolstring(l, 2, &mut len);
+        let key = std::slice::from_raw_parts(p as *const u8, len);
+        if let Some((_, f)) = base_lib()
+            .functions
+            .iter()
+            .find(|(n, _)| n.as_bytes() == key)
+        {
+            ffi::lua_pushcfunction(l, *f);
+        } else if key == b"_VERSION" {
+            let v = &base_lib().version;
+            ffi::lua_pushlstring(l, v.as_ptr() as *const _, v.len());
+        } else {
+            let Ok(name) = std::str::from_utf8(key) else {
+                ffi::lua_pushnil(l);
+                return 1;
+            };
+            match load_global(l, name) {
+                Ok(true) => {}
+                Ok(false) => {
+                    ffi::lua_pushnil(l);
+                    return 1;
+                }
+                Err(msg) => {
+                    ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+                    drop(msg);
+                    ffi::lua_error(l);
+                }
+            }
+        }
+        // B[key] = value (raw), then return it.
+        ffi::lua_pushvalue(l, 2);
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, 1);
+        1
+    }
+}
+
+/// Build the global `name` through mlua and push it onto `l`; false (nothing pushed) for a
+/// name B does not serve.
+///
+/// # Safety
+/// `l` must be a live thread of a state made by [`super::LuaState`].
+unsafe fn load_global(l: *mut mlua::ffi::lua_State, name: &str) -> Result<bool, String> {
+    // SAFETY: `l` belongs to a state mlua created (caller contract).
+    let lua = unsafe { Lua::get_or_init_from_ptr(l) };
+    let v = match name {
+        "print" => Value::Function(print_function(lua).map_err(|e| e.to_string())?),
+        "require" => Value::Function(require_function(lua).map_err(|e| e.to_string())?),
+        "package" => Value::Table(package_stub(lua).map_err(|e| e.to_string())?),
+        "unpack" => {
+            // 5.1 heritage: global `unpack` = `table.unpack`.
+            match modules::module_value(lua, "table").map_err(|e| e.to_string())? {
+                Some(Value::Table(t)) => t.raw_get("unpack").map_err(|e| e.to_string())?,
+                _ => Value::Nil,
+            }
+        }
+        name if modules::is_core(name) => {
+            match modules::module_value(lua, name).map_err(|e| e.to_string())? {
+                Some(v) => v,
+                None => return Ok(false),
+            }
+        }
+        _ => return Ok(false),
+    };
+    // SAFETY: `l` is a live thread of `lua`'s state.
+    unsafe { super::stack::push_value(lua, l, &v) }.map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 /// Replace the globals table mlua filled with the stock base library by an empty one: the

@@ -277,7 +277,9 @@ int luaD_growstack (lua_State *L, int n, int raiseerror) {
     return 0;  /* if not 'raiseerror', just signal it */
   }
   else if (n < LUAI_MAXSTACK) {  /* avoids arithmetic overflows */
-    int newsize = 2 * size;  /* tentative new size */
+    /* wippy: small stacks grow by half, not double (every Lua process owns a few threads
+       whose stacks grow once on their first C call; see PATCHES.md section 6) */
+    int newsize = (size < 4 * LUA_MINSTACK) ? size + size / 2 : 2 * size;
     int needed = cast_int(L->top.p - L->stack.p) + n;
     if (newsize > LUAI_MAXSTACK)  /* cannot cross the limit */
       newsize = LUAI_MAXSTACK;

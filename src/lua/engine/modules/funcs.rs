@@ -104,7 +104,7 @@ fn call_with(
     cfg: &ExecCfg,
 ) -> mlua::Result<MultiValue> {
     match request(lua, &args, offset, "call", cfg) {
-        Ok(req) => yields::suspend(lua, Op::Call(req)),
+        Ok(req) => yields::suspend(lua, Op::Call(Box::new(req))),
         Err(r) => r,
     }
 }

@@ -344,7 +344,7 @@ fn exec(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
             );
         }
     }
-    yields::suspend(lua, Op::Exec(req))
+    yields::suspend(lua, Op::Exec(Box::new(req)))
 }
 
 fn cancel(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
