@@ -68,7 +68,7 @@ use wippy_rt::{Package, Value};
 
 use super::channel::{self, ChanRef, Delivery, Readiness};
 use super::core::{Core, ModeKind, PRIVATE_PREFIX, Sub, SubMode};
-use super::message::MessageData;
+use super::message::{self, MessageData};
 use crate::lua::convert;
 
 /// Slots of an empty inbox queue kept for the next messages; a queue that grew beyond this
@@ -89,13 +89,48 @@ struct Entry {
     link_down: bool,
 }
 
+/// The key of a queue as listed in [`Mailbox::ready`]: the inbox (the key of nearly every
+/// message, copied without touching a reference count) or a topic shared with its queue
+/// (listing a queue allocates nothing).
+#[derive(Clone)]
+enum Key {
+    Inbox,
+    Topic(Arc<str>),
+}
+
+impl Key {
+    fn new(key: &str) -> Key {
+        if key == INBOX_TOPIC {
+            Key::Inbox
+        } else {
+            Key::Topic(Arc::from(key))
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Inbox => INBOX_TOPIC,
+            Key::Topic(t) => t,
+        }
+    }
+
+    /// The same queue's key (identity, not text).
+    fn same(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Inbox, Key::Inbox) => true,
+            (Key::Topic(a), Key::Topic(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// A backlog or unrouted queue.
 struct Queue {
     items: VecDeque<Entry>,
     /// In [`Mailbox::ready`].
     listed: bool,
-    /// Its key, shared with [`Mailbox::ready`] (listing a queue allocates nothing).
-    key: Arc<str>,
+    /// Its key, shared with [`Mailbox::ready`].
+    key: Key,
 }
 
 impl Queue {
@@ -103,7 +138,7 @@ impl Queue {
         Queue {
             items: VecDeque::new(),
             listed: false,
-            key: Arc::from(key),
+            key: Key::new(key),
         }
     }
 }
@@ -186,11 +221,18 @@ pub(crate) struct Mailbox {
     next_seq: u64,
     queues: Queues,
     /// Keys that may have a subscription with a backlog (invariant 3).
-    ready: Vec<Arc<str>>,
+    ready: Vec<Key>,
     /// Queued LINK_DOWN events.
     link_downs: usize,
     /// Queued messages.
     len: usize,
+    /// Registry reference of the Message constructor in this process's state
+    /// ([`message::constructor`]), 0 until the first message object is built.
+    msg_ctor: std::ffi::c_int,
+    /// The inbox subscription's channel and mode while it exists (kept by [`subscribe`] and
+    /// [`remove_sub`], the only places that add or remove it; cleared with the mailbox when
+    /// the core is torn down): routing and delivering an inbox message look nothing up.
+    inbox_sub: Option<(ChanRef, ModeKind)>,
 }
 
 impl Mailbox {
@@ -207,6 +249,7 @@ impl Mailbox {
 
     /// Drop everything (the process ended).
     pub fn clear(&mut self) {
+        self.inbox_sub = None;
         self.queues.clear();
         self.ready.clear();
         self.link_downs = 0;
@@ -244,7 +287,7 @@ impl Mailbox {
         match self.queues.remove(key) {
             Some(q) => {
                 if q.listed {
-                    self.ready.retain(|k| &**k != key);
+                    self.ready.retain(|k| k.as_str() != key);
                 }
                 q.items
             }
@@ -302,11 +345,18 @@ enum Route {
 }
 
 fn route(core: &Core, topic: &str) -> Route {
-    if core.subs.contains_key(topic) {
+    let inbox = core.mailbox.inbox_sub.is_some();
+    // With the inbox as the only subscription, the exact-topic check is a comparison.
+    let exact = if inbox && core.subs.len() == 1 {
+        topic == INBOX_TOPIC
+    } else {
+        core.subs.contains_key(topic)
+    };
+    if exact {
         Route::Exact
     } else if topic.starts_with(PRIVATE_PREFIX) {
         Route::Drop
-    } else if !topic.starts_with('@') && core.subs.contains_key(INBOX_TOPIC) {
+    } else if !topic.starts_with('@') && inbox {
         Route::Inbox
     } else {
         Route::Unrouted
@@ -347,6 +397,9 @@ pub(crate) fn enqueue(core: &mut Core, pkg: Package) {
 /// process inherits.
 pub(crate) fn take_all(core: &mut Core) -> VecDeque<Package> {
     let mb = std::mem::take(&mut core.mailbox);
+    // The subscriptions stay with this core until it is torn down.
+    core.mailbox.inbox_sub = mb.inbox_sub;
+    core.mailbox.msg_ctor = mb.msg_ctor;
     let mut all: Vec<Entry> = mb.queues.into_values().flat_map(|q| q.items).collect();
     all.sort_unstable_by_key(|e| e.seq);
     all.into_iter().map(|e| e.pkg).collect()
@@ -372,10 +425,14 @@ pub(crate) fn subscribe(
     }
     let ch = channel::new_channel(lua, cap)?;
     channel::set_topic(&ch, topic);
+    let raw = channel::raw_ref(&ch);
+    if topic == INBOX_TOPIC {
+        core.mailbox.inbox_sub = Some((raw, mode.kind()));
+    }
     core.subs.insert(
         topic.to_string(),
         Sub {
-            raw: channel::raw_ref(&ch),
+            raw,
             chan: ch.clone(),
             mode,
         },
@@ -406,6 +463,9 @@ pub(crate) fn unsubscribe(lua: &Lua, core: &mut Core, ch: &AnyUserData) -> mlua:
 /// Remove subscription `key` (cancelling its timer) and route its backlog anew.
 fn remove_sub(core: &mut Core, key: &str) -> Option<Sub> {
     let sub = core.subs.remove(key);
+    if key == INBOX_TOPIC {
+        core.mailbox.inbox_sub = None;
+    }
     if let Some(t) = core.timers.remove(key) {
         t.cancel();
     }
@@ -483,10 +543,27 @@ fn sub_removed(core: &mut Core, key: &str) {
 }
 
 /// Whether subscription `sub`'s channel can act on a message now.
-fn actionable(core: &Core, sub: &Sub) -> bool {
-    match channel::readiness(core, sub.raw) {
-        Readiness::Busy => sub.mode.kind() == ModeKind::Ticker,
+fn actionable(core: &Core, raw: ChanRef, kind: ModeKind) -> bool {
+    match channel::readiness(core, raw) {
+        Readiness::Busy => kind == ModeKind::Ticker,
         _ => true,
+    }
+}
+
+/// The channel and mode of the subscription of `topic` (the inbox's without a lookup).
+fn sub_of_topic(core: &Core, topic: &str) -> Option<(ChanRef, ModeKind)> {
+    if topic == INBOX_TOPIC {
+        core.mailbox.inbox_sub
+    } else {
+        core.subs.get(topic).map(|s| (s.raw, s.mode.kind()))
+    }
+}
+
+/// The channel and mode of subscription `key` (the inbox's without a lookup).
+fn sub_of(core: &Core, key: &Key) -> Option<(ChanRef, ModeKind)> {
+    match key {
+        Key::Inbox => core.mailbox.inbox_sub,
+        Key::Topic(t) => core.subs.get(&**t).map(|s| (s.raw, s.mode.kind())),
     }
 }
 
@@ -501,39 +578,39 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
         let mut second = u64::MAX;
         let mut i = 0;
         while i < core.mailbox.ready.len() {
-            let key = &*core.mailbox.ready[i];
+            let k = &core.mailbox.ready[i];
             let head = core
                 .mailbox
                 .queues
-                .get(key)
+                .get(k.as_str())
                 .and_then(|q| q.items.front())
                 .map(|e| e.seq);
-            let sub = core.subs.get(key);
-            let (Some(seq), Some(sub)) = (head, sub) else {
+            let sub = sub_of(core, k);
+            let (Some(seq), Some((raw, kind))) = (head, sub) else {
                 // Empty queues of live subscriptions stay (small ones), so the next message
                 // reuses the queue and its key: no allocation per message.
-                let keep = if key == INBOX_TOPIC {
+                let keep = if matches!(k, Key::Inbox) {
                     Some(INBOX_KEEP_CAPACITY)
                 } else {
                     sub.map(|_| SUB_KEEP_CAPACITY)
                 };
                 let key = core.mailbox.ready.swap_remove(i);
-                if let Some(q) = core.mailbox.queues.get_mut(&key) {
+                if let Some(q) = core.mailbox.queues.get_mut(key.as_str()) {
                     q.listed = false;
                     if q.items.is_empty() && keep.is_none_or(|k| q.items.capacity() > k) {
-                        core.mailbox.queues.remove(&key);
+                        core.mailbox.queues.remove(key.as_str());
                     }
                 }
                 continue;
             };
-            if actionable(core, sub) {
+            if actionable(core, raw, kind) {
                 match best {
                     Some((_, b, ..)) if seq > b => second = second.min(seq),
                     Some((_, b, ..)) => {
                         second = b;
-                        best = Some((i, seq, sub.raw, sub.mode.kind()));
+                        best = Some((i, seq, raw, kind));
                     }
-                    None => best = Some((i, seq, sub.raw, sub.mode.kind())),
+                    None => best = Some((i, seq, raw, kind)),
                 }
             }
             i += 1;
@@ -542,7 +619,7 @@ pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
             return Ok(());
         };
         let key = core.mailbox.ready[i].clone();
-        drain(lua, core, &key, raw, kind, second)?;
+        drain(lua, core, key.as_str(), raw, kind, second)?;
     }
 }
 
@@ -612,7 +689,7 @@ fn drain(
         // queue of a live subscription stays for the next message (see `flush`).
         if q.items.is_empty() && q.listed && matches!(end, End::Keep) {
             q.listed = false;
-            if let Some(j) = ready.iter().position(|k| Arc::ptr_eq(k, &q.key)) {
+            if let Some(j) = ready.iter().position(|k| k.same(&q.key)) {
                 ready.swap_remove(j);
             }
             let keep = if key == INBOX_TOPIC {
@@ -656,6 +733,7 @@ fn deliver(
             from: pkg.from,
             topic: pkg.topic,
             payloads: pkg.payloads,
+            ctor: msg_ctor(lua, core)?,
         }),
         ModeKind::Future => {
             let SubMode::Future(fut) = &core.subs[key].mode else {
@@ -676,6 +754,18 @@ fn deliver(
         let ch = core.subs[key].chan.clone();
         channel::buffer(lua, raw, &ch, value)
     }
+}
+
+/// The Message constructor's registry reference in the process's state (looked up once per
+/// process, see [`Mailbox::msg_ctor`]).
+fn msg_ctor(lua: &Lua, core: &mut Core) -> mlua::Result<std::ffi::c_int> {
+    if core.mailbox.msg_ctor <= 0 {
+        // SAFETY: mlua's current stack belongs to this state.
+        core.mailbox.msg_ctor = lua
+            .exec_raw_lua(|raw| unsafe { message::constructor(raw.state()) })
+            .map_err(mlua::Error::runtime)?;
+    }
+    Ok(core.mailbox.msg_ctor)
 }
 
 /// The delivered value for the modes that need no subscription state.
@@ -701,9 +791,8 @@ fn pull_target(core: &Core, topic: &str, ch: *const c_void) -> Option<ModeKind> 
     if core.mailbox.ready.is_empty() {
         return None;
     }
-    let sub = core.subs.get(topic)?;
-    let kind = sub.mode.kind();
-    if !sub.raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
+    let (raw, kind) = sub_of_topic(core, topic)?;
+    if !raw.is(ch) || matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
         return None;
     }
     core.mailbox
@@ -735,8 +824,8 @@ pub(crate) unsafe fn pull(
     if core.mailbox.ready.is_empty() {
         return Ok(false);
     }
-    let kind = match core.subs.get(topic) {
-        Some(sub) if sub.raw.is(ch) => sub.mode.kind(),
+    let kind = match sub_of_topic(core, topic) {
+        Some((raw, kind)) if raw.is(ch) => kind,
         _ => return Ok(false),
     };
     if matches!(kind, ModeKind::TimerOnce | ModeKind::Future) {
@@ -752,10 +841,15 @@ pub(crate) unsafe fn pull(
     };
     core.mailbox.discard(&e);
     if kind == ModeKind::Messages {
+        if core.mailbox.msg_ctor <= 0 {
+            // SAFETY: forwarded (`l` is a live thread of the core's state).
+            core.mailbox.msg_ctor = unsafe { message::constructor(l) }?;
+        }
         let d = MessageData {
             from: e.pkg.from,
             topic: e.pkg.topic,
             payloads: e.pkg.payloads,
+            ctor: core.mailbox.msg_ctor,
         };
         // SAFETY: forwarded; `push_message` is protected and pushes one value or nothing.
         return unsafe { super::message::push_message(l, d) }.map(|()| true);

@@ -6,26 +6,30 @@
 //! of Payloads (several payloads); `tostring(msg)` → `process.Message{topic=<t>}`.
 //!
 //! One is created for every message a process receives, so it is a raw userdata (no mlua
-//! userdata machinery) built to cost the collector as little as possible:
+//! userdata machinery) built to cost as little as possible — one allocation, no Lua string,
+//! nothing for the collector to traverse (decisions 0090, 0105, 0115):
 //!
-//! * the topic and the sender's PID text are Lua strings in user values 1 and 2 (short
-//!   strings are interned, so a repeated topic costs a hash lookup, no allocation; the
-//!   sender's text comes from a small cache, see `push_from`), and `topic()`/`from()` just
-//!   return them;
+//! * the block holds everything as bytes: a header, then (plain messages) the payload slots,
+//!   then the topic, the sender's PID text and the slots' string bytes. The block has no user
+//!   values, so the collector marks it without traversing it; `topic()`/`tostring` intern the
+//!   topic when called, `from()` takes the sender's Lua string from a small cache (see
+//!   `msg_from`);
 //! * **plain** messages — at most [`MAX_INLINE`] payloads, each nil, a boolean, a number or a
-//!   short string — keep their payloads as Lua values in user values 3…, own no Rust memory
-//!   (the block is an 8-byte header), so their metatable has no `__gc`: no finalizer pass, no resurrection cycle, no
-//!   protected call per collected message. `payload()` copies those Lua values into new
-//!   plain Payload objects (finalizer-free too, see `modules::payload`) — nothing is
-//!   converted, for messages whose payload is read or not;
+//!   short string — keep their payloads as [`Slot`]s and own no Rust memory, so their
+//!   metatable has no `__gc`: no finalizer pass, no resurrection cycle, no protected call per
+//!   collected message. `payload()` copies a slot into a new plain Payload object (see
+//!   `modules::payload`) — nothing is converted, for messages whose payload is read or not;
 //! * **owned** messages (anything else: tables, long strings, errors, opaque values) keep the
-//!   `Vec<Value>` inline in the userdata block (no separate Box) and a second metatable with
-//!   `__gc` drops it; `payload()` clones the values, so it may be called any number of times.
+//!   `Vec<Value>` inline in the block (no separate Box) and a second metatable with `__gc`
+//!   drops it; `payload()` clones the values, so it may be called any number of times.
 //!
-//! Methods are C closures whose two upvalues are the two metatables: the type check of `self`
-//! is `getmetatable` plus two raw comparisons (no registry lookup). The block is built in
-//! protected mode (a memory error becomes a Lua error, never an abort); the caller keeps the
-//! Rust data until the very last, non-raising step moves the payload vector into the block.
+//! Methods are C closures whose first two upvalues are the two metatables: the type check of
+//! `self` is `getmetatable` plus two raw comparisons (no registry lookup). The constructor is
+//! a C closure too (the metatables as upvalues), kept in the registry under an integer
+//! reference that the mailbox remembers per process ([`constructor`]), so building a message
+//! looks nothing up by hash. It runs in protected mode (the allocation is the only step that
+//! can raise: a memory error becomes a Lua error, never an abort); the caller keeps the Rust
+//! data until the very last, non-raising step moves the payload vector into the block.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -34,41 +38,40 @@ use mlua::ffi;
 use wippy_rt::{Pid, Value};
 
 use super::rawapi;
-use crate::lua::modules::payload;
+use crate::lua::modules::payload::{self, Slot};
 
 const MAGIC: u32 = 0x574d_5347;
-/// Registry keys (addresses) of the plain and owned metatables.
+/// Registry keys (addresses) of the plain and owned metatables, and of the constructor's
+/// reference number.
 static MT_PLAIN: u8 = 0;
 static MT_OWNED: u8 = 0;
+static CTOR: u8 = 0;
 
-/// Most payloads a plain message keeps as user values: messages are almost always 0–2
-/// payloads; beyond a few, one owned vector is smaller than many user-value slots.
+/// Most payloads a plain message keeps as slots: messages are almost always 0–2 payloads;
+/// beyond a few, one owned vector is smaller than many slots.
 pub const MAX_INLINE: usize = 4;
-
-/// Longest string payload kept inline: Lua's short-string limit (`LUAI_MAXSHORTLEN`), below
-/// which strings are interned — pushing one is a hash lookup, and reading it back copies a
-/// few bytes. Longer strings stay in the owned vector (shared, never copied on delivery).
-pub const MAX_INLINE_STR: usize = 40;
-
-/// User value slots: 1 = topic, 2 = sender PID text, 3… = inline payloads.
-const UV_TOPIC: c_int = 1;
-const UV_FROM: c_int = 2;
-const UV_FIRST_PAYLOAD: c_int = 3;
 
 /// The data of one message.
 pub(crate) struct MessageData {
     pub from: Pid,
     pub topic: String,
     pub payloads: Vec<Value>,
+    /// Registry reference of the constructor in the receiving state ([`constructor`]), or 0
+    /// (looked up when pushed).
+    pub ctor: c_int,
 }
 
-/// The header every message block starts with; a plain block is only this (`inline` counts
-/// the payloads in user values).
+/// The header every message block starts with. Plain blocks continue with `inline` slots,
+/// owned blocks with the payload vector ([`Owned`]); then come the topic bytes, the sender's
+/// PID text and (plain) the slots' string bytes.
 #[repr(C)]
 struct Head {
     magic: u32,
     inline: u8,
     owned: bool,
+    _pad: u16,
+    topic_len: u32,
+    from_len: u32,
 }
 
 /// An owned block: the header plus the payload vector `__gc` drops.
@@ -78,19 +81,78 @@ struct Owned {
     payloads: Vec<Value>,
 }
 
-/// Slots of the sender-text cache (see [`push_from`]): direct-mapped by the address of the
-/// PID's text; a process talks to a handful of peers at a time.
-const FROM_CACHE: usize = 64;
-/// Index of the sender-text cache table in both metatables.
-const MT_FROM_CACHE: ffi::lua_Integer = 1;
+const HEAD: usize = std::mem::size_of::<Head>();
+const SLOT: usize = std::mem::size_of::<Slot>();
+const OWNED: usize = std::mem::size_of::<Owned>();
 
-/// True when `v` can live as a Lua value in a plain message and come back unchanged.
-fn inlinable(v: &Value) -> bool {
-    match v {
-        Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => true,
-        Value::Str(b) => b.len() <= MAX_INLINE_STR,
-        _ => false,
+impl Head {
+    /// Offset of the topic bytes (the sender's text follows them).
+    fn text_at(&self) -> usize {
+        if self.owned {
+            OWNED
+        } else {
+            HEAD + SLOT * self.inline as usize
+        }
     }
+
+    fn base(&self) -> *const u8 {
+        self as *const Head as *const u8
+    }
+
+    /// The topic bytes.
+    ///
+    /// # Safety
+    /// `self` is the header of a live message block (written by `construct`).
+    unsafe fn topic<'a>(&self) -> &'a [u8] {
+        // SAFETY: `construct` copied `topic_len` bytes at `text_at`.
+        unsafe {
+            std::slice::from_raw_parts(self.base().add(self.text_at()), self.topic_len as usize)
+        }
+    }
+
+    /// The sender's PID text (empty for the zero PID).
+    ///
+    /// # Safety
+    /// As [`Head::topic`].
+    unsafe fn from<'a>(&self) -> &'a [u8] {
+        // SAFETY: `construct` copied `from_len` bytes right after the topic.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base().add(self.text_at() + self.topic_len as usize),
+                self.from_len as usize,
+            )
+        }
+    }
+
+    /// Payload slot `i` of a plain block.
+    ///
+    /// # Safety
+    /// As [`Head::topic`]; `i < inline`.
+    unsafe fn slot(&self, i: usize) -> Slot {
+        // SAFETY: `construct` wrote `inline` slots right after the header (8-aligned).
+        unsafe { ptr::read(self.base().add(HEAD + SLOT * i) as *const Slot) }
+    }
+}
+
+/// Slots of the sender-text cache (see `msg_from`): a process talks to a handful of peers at
+/// a time.
+const FROM_CACHE: usize = 64;
+
+/// The cache slot (1-based) of a sender's PID text: a multiplicative hash of its length and
+/// last 8 bytes (the unique part of a PID is at its end).
+fn from_slot(text: &[u8]) -> ffi::lua_Integer {
+    let tail = &text[text.len().saturating_sub(8)..];
+    let mut x = text.len() as u64;
+    for &b in tail {
+        x = (x << 8) | b as u64;
+    }
+    let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - FROM_CACHE.trailing_zeros())) as ffi::lua_Integer + 1
+}
+
+/// True when `v` can live as a slot in a plain message and come back unchanged.
+fn inlinable(v: &Value) -> bool {
+    Slot::extra(v).is_some()
 }
 
 /// The plain and owned Message metatables (built together on first use in a state).
@@ -104,30 +166,24 @@ static METATABLES: rawapi::TwinMetatables = rawapi::TwinMetatables {
     ],
     tostring: msg_tostring,
     gc: msg_gc,
-    method_upvalues: payload_upvalue,
-    array: 1,
-    init: add_from_cache,
+    method_upvalues,
+    array: 0,
+    init: rawapi::TwinMetatables::no_init,
 };
 
-/// `payload` also keeps the plain Payload metatable (upvalue 3).
-unsafe fn payload_upvalue(l: *mut ffi::lua_State, name: &std::ffi::CStr) -> c_int {
-    if name == c"payload" {
-        // SAFETY: pushes one table (creating the Payload metatables on first use).
-        unsafe { payload::push_plain_metatable(l) };
-        1
-    } else {
-        0
-    }
-}
-
-/// Both metatables share the sender-text cache (array slot [`MT_FROM_CACHE`]).
-unsafe fn add_from_cache(l: *mut ffi::lua_State, mt_plain: c_int, mt_owned: c_int) {
-    // SAFETY: the two indices are the new metatables (absolute); balanced stack.
+/// `payload` also keeps the plain Payload metatable, `from` the sender-text cache (upvalue 3).
+unsafe fn method_upvalues(l: *mut ffi::lua_State, name: &std::ffi::CStr) -> c_int {
+    // SAFETY: each branch pushes one table (may raise a memory error: callers run protected).
     unsafe {
-        ffi::lua_createtable(l, FROM_CACHE as c_int, 0);
-        ffi::lua_pushvalue(l, -1);
-        ffi::lua_rawseti(l, mt_plain, MT_FROM_CACHE);
-        ffi::lua_rawseti(l, mt_owned, MT_FROM_CACHE);
+        if name == c"payload" {
+            payload::push_plain_metatable(l);
+            1
+        } else if name == c"from" {
+            ffi::lua_createtable(l, FROM_CACHE as c_int, 0);
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -138,104 +194,122 @@ unsafe fn push_metatable(l: *mut ffi::lua_State, plain: bool) {
     unsafe { METATABLES.push(l, plain) }
 }
 
-/// Push a Lua scalar for an [`inlinable`] value.
-unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) {
-    // SAFETY: plain pushes (strings may raise a memory error; callers run protected).
+/// The registry reference of the message constructor of the state of `l`, creating it (and
+/// the metatables) on first use. Callers cache it for the state's lifetime: the reference
+/// is never released.
+///
+/// # Safety
+/// `l` is a live thread of a state.
+pub(crate) unsafe fn constructor(l: *mut ffi::lua_State) -> Result<c_int, String> {
+    // SAFETY: registry read with a light userdata key; creation runs protected.
     unsafe {
-        match v {
-            Value::Bool(b) => ffi::lua_pushboolean(l, *b as c_int),
-            Value::Int(i) => ffi::lua_pushinteger(l, *i),
-            Value::Float(f) => ffi::lua_pushnumber(l, *f),
-            Value::Str(b) => {
-                ffi::lua_pushlstring(l, b.as_bytes().as_ptr() as *const _, b.len());
-            }
-            _ => ffi::lua_pushnil(l),
+        if ffi::lua_checkstack(l, 4) == 0 {
+            return Err("stack overflow".into());
         }
-    }
-}
-
-/// Push the sender's PID text (`""` for the zero PID). The Lua strings of recent senders
-/// are kept in a small table (in the metatable at `mt`), direct-mapped by the address of the
-/// PID's text — stable while the PID lives — and checked byte for byte, so a hit costs two
-/// array reads and a short compare instead of hashing and interning the text again.
-unsafe fn push_from(l: *mut ffi::lua_State, mt: c_int, from: &Pid) {
-    // SAFETY: plain table reads and writes on the metatable's cache table; may raise a
-    // memory error (the caller runs protected).
-    unsafe {
-        if from.is_zero() {
-            ffi::lua_pushliteral(l, c"");
-            return;
-        }
-        let text = from.as_str();
-        let slot = ((text.as_ptr() as usize >> 4) % FROM_CACHE) as ffi::lua_Integer + 1;
-        if ffi::lua_rawgeti(l, mt, MT_FROM_CACHE) == ffi::LUA_TTABLE {
-            if ffi::lua_rawgeti(l, -1, slot) == ffi::LUA_TSTRING
-                && rawapi::str_at(l, -1) == text.as_bytes()
-            {
-                ffi::lua_remove(l, -2);
-                return;
-            }
+        let key = &CTOR as *const u8 as *const c_void;
+        if ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key) != ffi::LUA_TNUMBER {
             ffi::lua_pop(l, 1);
-            ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
-            ffi::lua_pushvalue(l, -1);
-            ffi::lua_rawseti(l, -3, slot);
-            ffi::lua_remove(l, -2);
-            return;
+            ffi::lua_pushcfunction(l, make_constructor);
+            if ffi::lua_pcall(l, 0, 1, 0) != ffi::LUA_OK {
+                let msg = String::from_utf8_lossy(rawapi::str_at(l, -1)).into_owned();
+                ffi::lua_pop(l, 1);
+                return Err(msg);
+            }
         }
+        let r = ffi::lua_tointegerx(l, -1, ptr::null_mut()) as c_int;
         ffi::lua_pop(l, 1);
-        ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+        Ok(r)
     }
 }
 
-/// Protected constructor: argument 1 is a light userdata holding the `*mut MessageData`,
-/// argument 2 a boolean: plain layout.
+/// Protected: create the constructor closure, reference it from the registry, record the
+/// reference under [`CTOR`] and return it.
+unsafe extern "C-unwind" fn make_constructor(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: plain Lua API calls in protected mode; no Rust values live.
+    unsafe {
+        push_metatable(l, true);
+        push_metatable(l, false);
+        ffi::lua_pushcclosure(l, construct, 2);
+        let r = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_pushinteger(l, r as ffi::lua_Integer);
+        ffi::lua_rawsetp(
+            l,
+            ffi::LUA_REGISTRYINDEX,
+            &CTOR as *const u8 as *const c_void,
+        );
+        ffi::lua_pushinteger(l, r as ffi::lua_Integer);
+        1
+    }
+}
+
+/// What [`construct`] builds from: the data and its layout.
+struct Build {
+    data: MessageData,
+    plain: bool,
+}
+
+/// Protected constructor (a closure: upvalues 1 and 2 are the plain and owned metatables):
+/// argument 1 is a light userdata holding the `*mut Build`.
 unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: called through lua_pcall by `push_message`, which keeps the data alive and
-    // owned until we return. Everything that may raise happens while the block holds no Rust
-    // resources (an empty vector) and before the metatable is set; the last step moves the
-    // payload vector into the block and cannot raise.
+    // owned until we return. The allocation is the only step that may raise; it happens
+    // before the block holds Rust resources; the last step moves the payload vector into the
+    // block and cannot raise.
     unsafe {
-        let data = ffi::lua_touserdata(l, 1) as *mut MessageData;
-        let plain = ffi::lua_toboolean(l, 2) != 0;
-        let n = (*data).payloads.len();
-        push_metatable(l, plain);
-        let mt = ffi::lua_absindex(l, -1);
-        let nuv = UV_FIRST_PAYLOAD - 1 + if plain { n as c_int } else { 0 };
+        let build = ffi::lua_touserdata(l, 1) as *mut Build;
+        let plain = (*build).plain;
+        let data = ptr::addr_of_mut!((*build).data);
+        let d = &*data;
+        let n = d.payloads.len();
+        let topic = d.topic.as_bytes();
+        let from: &[u8] = if d.from.is_zero() {
+            b""
+        } else {
+            d.from.as_str().as_bytes()
+        };
+        let text = if plain { HEAD + SLOT * n } else { OWNED };
+        let mut size = text + topic.len() + from.len();
+        if plain {
+            size += d.payloads.iter().filter_map(Slot::extra).sum::<usize>();
+        }
+        let b = rawapi::new_block(l, size);
         let head = Head {
             magic: MAGIC,
             inline: if plain { n as u8 } else { 0 },
             owned: !plain,
+            _pad: 0,
+            topic_len: topic.len() as u32,
+            from_len: from.len() as u32,
         };
-        let b = if plain {
-            let h = ffi::lua_newuserdatauv(l, std::mem::size_of::<Head>(), nuv) as *mut Head;
-            ptr::write(h, head);
-            ptr::null_mut()
+        if plain {
+            ptr::write(b as *mut Head, head);
         } else {
-            let o = ffi::lua_newuserdatauv(l, std::mem::size_of::<Owned>(), nuv) as *mut Owned;
             ptr::write(
-                o,
+                b as *mut Owned,
                 Owned {
                     head,
                     payloads: Vec::new(),
                 },
             );
-            o
-        };
-        let topic = &(*data).topic;
-        ffi::lua_pushlstring(l, topic.as_ptr() as *const _, topic.len());
-        ffi::lua_setiuservalue(l, -2, UV_TOPIC);
-        push_from(l, mt, &(*data).from);
-        ffi::lua_setiuservalue(l, -2, UV_FROM);
+        }
+        ptr::copy_nonoverlapping(topic.as_ptr(), b.add(text), topic.len());
+        let mut off = text + topic.len();
+        ptr::copy_nonoverlapping(from.as_ptr(), b.add(off), from.len());
+        off += from.len();
         if plain {
-            for (i, v) in (*data).payloads.iter().enumerate() {
-                push_scalar(l, v);
-                ffi::lua_setiuservalue(l, -2, UV_FIRST_PAYLOAD + i as c_int);
+            for (i, v) in d.payloads.iter().enumerate() {
+                if let Some((slot, bytes)) = Slot::of(v, off) {
+                    ptr::write(b.add(HEAD + SLOT * i) as *mut Slot, slot);
+                    ptr::copy_nonoverlapping(bytes.as_ptr(), b.add(off), bytes.len());
+                    off += bytes.len();
+                }
             }
         }
-        ffi::lua_pushvalue(l, mt);
+        debug_assert_eq!(off, size);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(if plain { 1 } else { 2 }));
         ffi::lua_setmetatable(l, -2);
-        if !b.is_null() {
-            (*b).payloads = std::mem::take(&mut (*data).payloads);
+        if !plain {
+            (*(b as *mut Owned)).payloads = std::mem::take(&mut (*data).payloads);
         }
         1
     }
@@ -243,21 +317,31 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
 
 /// Push a Message for `data` onto `l` (protected). On failure nothing is pushed and the
 /// error message is returned.
-pub(crate) unsafe fn push_message(
-    l: *mut ffi::lua_State,
-    mut data: MessageData,
-) -> Result<(), String> {
+///
+/// # Safety
+/// `l` is a live thread of the state `data.ctor` belongs to (if not 0).
+pub(crate) unsafe fn push_message(l: *mut ffi::lua_State, data: MessageData) -> Result<(), String> {
     let plain = data.payloads.len() <= MAX_INLINE && data.payloads.iter().all(inlinable);
-    // SAFETY: `data` lives on this frame for the whole protected call; `construct` only
-    // moves the payload vector out in its final, non-raising step.
+    let mut b = Build { data, plain };
+    let data = &mut b.data;
+    // SAFETY: `b` lives on this frame for the whole protected call; `construct` only moves
+    // the payload vector out in its final, non-raising step.
     unsafe {
         if ffi::lua_checkstack(l, 8) == 0 {
             return Err("stack overflow".into());
         }
-        ffi::lua_pushcfunction(l, construct);
-        ffi::lua_pushlightuserdata(l, &mut data as *mut MessageData as *mut c_void);
-        ffi::lua_pushboolean(l, plain as c_int);
-        if ffi::lua_pcall(l, 2, 1, 0) != ffi::LUA_OK {
+        if data.ctor <= 0
+            || ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, data.ctor as ffi::lua_Integer)
+                != ffi::LUA_TFUNCTION
+        {
+            if data.ctor > 0 {
+                ffi::lua_pop(l, 1);
+            }
+            data.ctor = constructor(l)?;
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, data.ctor as ffi::lua_Integer);
+        }
+        ffi::lua_pushlightuserdata(l, &mut b as *mut Build as *mut c_void);
+        if ffi::lua_pcall(l, 1, 1, 0) != ffi::LUA_OK {
             let msg = rawapi::str_at(l, -1);
             let msg = String::from_utf8_lossy(msg).into_owned();
             ffi::lua_pop(l, 1);
@@ -299,32 +383,52 @@ unsafe fn self_error(l: *mut ffi::lua_State, method: &str) -> c_int {
 }
 
 unsafe extern "C-unwind" fn msg_topic(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: returns the stored string (no allocation).
+    // SAFETY: pushes the topic bytes of the block (`self`, on the stack); no Rust values.
     unsafe {
-        if block_at(l).is_none() {
+        let Some((h, _)) = block_at(l) else {
             return self_error(l, "topic");
-        }
-        ffi::lua_getiuservalue(l, 1, UV_TOPIC);
+        };
+        let t = h.topic();
+        ffi::lua_pushlstring(l, t.as_ptr() as *const _, t.len());
         1
     }
 }
 
+/// `msg:from()`: the sender's PID text (`""` for the zero PID). The Lua strings of recent
+/// senders are kept in a small table (upvalue 3), direct-mapped by a hash of the text and
+/// checked byte for byte, so a repeated sender costs an array read and a short compare
+/// instead of hashing and interning the text again.
 unsafe extern "C-unwind" fn msg_from(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: returns the stored PID text ("" for the zero PID).
+    // SAFETY: plain table reads and writes on the cache table; pushing the string may raise
+    // a memory error with no Rust value live (the text is borrowed from `self`'s block).
     unsafe {
-        if block_at(l).is_none() {
+        let Some((h, _)) = block_at(l) else {
             return self_error(l, "from");
+        };
+        let text = h.from();
+        if text.is_empty() {
+            ffi::lua_pushliteral(l, c"");
+            return 1;
         }
-        ffi::lua_getiuservalue(l, 1, UV_FROM);
+        let cache = ffi::lua_upvalueindex(3);
+        let slot = from_slot(text);
+        if ffi::lua_rawgeti(l, cache, slot) == ffi::LUA_TSTRING && rawapi::str_at(l, -1) == text {
+            return 1;
+        }
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_rawseti(l, cache, slot);
         1
     }
 }
 
 unsafe extern "C-unwind" fn msg_payload(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: plain messages: the payload objects copy the user values (Lua scalars) and own
-    // no Rust memory, so raising on a memory error skips no destructor. Owned messages: each
-    // value is cloned and moved into `push_payload`, which is protected; nothing with a
-    // destructor is live while a Lua call here may raise (`lua_createtable`, `lua_rawseti`).
+    // SAFETY: plain messages: the payload objects copy the slots and own no Rust memory, so
+    // raising on a memory error skips no destructor (the block is `self`, on the stack, and
+    // never moves). Owned messages: each value is cloned and moved into `push_payload`, which
+    // is protected; nothing with a destructor is live while a Lua call here may raise
+    // (`lua_createtable`, `lua_rawseti`).
     unsafe {
         let Some((h, owned)) = block_at(l) else {
             return self_error(l, "payload");
@@ -337,10 +441,8 @@ unsafe extern "C-unwind" fn msg_payload(l: *mut ffi::lua_State) -> c_int {
             ffi::lua_pushnil(l);
             return 1;
         }
-        if ffi::lua_checkstack(l, 6) == 0 {
-            ffi::lua_pushnil(l);
-            return 1;
-        }
+        // At most three values are pushed at a time: within the LUA_MINSTACK slots a C
+        // function is given.
         if n > 1 {
             ffi::lua_createtable(l, n as c_int, 0);
         }
@@ -352,12 +454,7 @@ unsafe extern "C-unwind" fn msg_payload(l: *mut ffi::lua_State) -> c_int {
                         ffi::lua_pushnil(l);
                     }
                 }
-                None => payload::push_plain_uv(
-                    l,
-                    1,
-                    UV_FIRST_PAYLOAD + i as c_int,
-                    ffi::lua_upvalueindex(3),
-                ),
+                None => payload::push_plain_slot(l, &h.slot(i), h.base(), ffi::lua_upvalueindex(3)),
             }
             if n > 1 {
                 ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
@@ -371,12 +468,13 @@ unsafe extern "C-unwind" fn msg_tostring(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: concatenates Lua strings on the stack (no Rust values live).
     unsafe {
         ffi::lua_checkstack(l, 4);
-        if block_at(l).is_none() {
+        let Some((h, _)) = block_at(l) else {
             ffi::lua_pushliteral(l, c"process.Message");
             return 1;
-        }
+        };
+        let t = h.topic();
         ffi::lua_pushliteral(l, c"process.Message{topic=");
-        ffi::lua_getiuservalue(l, 1, UV_TOPIC);
+        ffi::lua_pushlstring(l, t.as_ptr() as *const _, t.len());
         ffi::lua_pushliteral(l, c"}");
         ffi::lua_concat(l, 3);
         1

@@ -19,6 +19,39 @@ use super::core::with_core;
 use crate::lua::convert;
 use crate::lua::modules::errors;
 
+/// Size of a userdata header without user values (`Udata0`, `lobject.h`, 64-bit): the Lua
+/// allocation of a [`new_block`] is this plus the block.
+const UDATA0_HEADER: usize = 32;
+
+/// Allocations up to this size are rounded up to a power of two by [`new_block`], larger ones
+/// to a multiple of 16.
+///
+/// mlua's allocator asks the global allocator (mimalloc) for 16-byte alignment. mimalloc
+/// serves an aligned request from its fast path only while the size class's page has a free
+/// block that happens to be aligned; otherwise a size that is not a power of two takes the
+/// over-allocating path — and since every Lua allocation is aligned, nothing ever collects
+/// that page's freed blocks again, so every later allocation of that size takes the slow
+/// path too (measured: the message and payload blocks of a ping-pong). Power-of-two sizes
+/// are "naturally aligned" for mimalloc and fall back to its regular allocation, which does.
+const POW2_MAX: usize = 256;
+
+/// Push a new full userdata with no user values whose block has at least `size` bytes (the
+/// Lua allocation rounded up, see [`POW2_MAX`]), and return the block.
+///
+/// # Safety
+/// `l` is a live thread with room for one value; raises on a memory error (callers hold no
+/// Rust resources or run protected).
+pub(crate) unsafe fn new_block(l: *mut ffi::lua_State, size: usize) -> *mut u8 {
+    let total = size + UDATA0_HEADER;
+    let total = if total <= POW2_MAX {
+        total.next_power_of_two()
+    } else {
+        total.div_ceil(16) * 16
+    };
+    // SAFETY: forwarded.
+    unsafe { ffi::lua_newuserdatauv(l, total - UDATA0_HEADER, 0) as *mut u8 }
+}
+
 /// The bytes of the string at `idx` (only call on `LUA_TSTRING` values: no conversion, no
 /// allocation). Valid while the value stays on the stack.
 pub(crate) unsafe fn str_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {

@@ -24,7 +24,7 @@ use crate::lua::convert;
 mod object;
 
 pub use object::payload_value;
-pub(crate) use object::{push_payload, push_plain_metatable, push_plain_uv};
+pub(crate) use object::{Slot, push_payload, push_plain_metatable, push_plain_slot};
 
 /// `payload.format.JSON`.
 pub const JSON: &str = "json/plain";

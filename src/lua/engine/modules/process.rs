@@ -160,14 +160,15 @@ unsafe extern "C-unwind" fn send(l: *mut ffi::lua_State) -> c_int {
     // `push_nil_err` (which never raises).
     unsafe {
         let top = ffi::lua_gettop(l);
-        if top < 2 || ffi::lua_isnil(l, 1) != 0 || ffi::lua_isnil(l, 2) != 0 {
+        let types = [ffi::lua_type(l, 1), ffi::lua_type(l, 2)];
+        if top < 2 || types.contains(&ffi::LUA_TNIL) {
             return rawapi::push_nil_err(
                 l,
                 Error::invalid("send requires at least destination and topic arguments"),
             );
         }
         for i in 1..=2 {
-            if ffi::lua_type(l, i) != ffi::LUA_TSTRING {
+            if types[i as usize - 1] != ffi::LUA_TSTRING {
                 let msg = format!(
                     "bad argument #{i} to 'send' (string expected, got {})",
                     rawapi::type_name(l, i)
@@ -183,7 +184,10 @@ unsafe extern "C-unwind" fn send(l: *mut ffi::lua_State) -> c_int {
         if topic.first() == Some(&b'@') {
             return rawapi::push_nil_err(l, Error::invalid("cannot send to @ topics"));
         }
-        let topic = String::from_utf8_lossy(topic).into_owned();
+        let topic = match std::str::from_utf8(topic) {
+            Ok(t) => t.to_owned(),
+            Err(_) => String::from_utf8_lossy(topic).into_owned(),
+        };
         let dest = rawapi::str_at(l, 1);
         // Scalars are converted in place; the mlua handle is fetched only for a table or
         // userdata payload.

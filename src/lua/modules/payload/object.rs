@@ -6,9 +6,11 @@
 //!
 //! * **plain** payloads — a `lua/any`/`golang/any` scalar (nil, boolean, number, a string of at
 //!   most [`MAX_INLINE_STR`] bytes), or encoded bytes of at most that length — keep their data
-//!   as a Lua value in user value 1 and own no Rust memory: the block is a small header and
-//!   the metatable has no `__gc` (no finalizer pass, no resurrection cycle). `:data()` of a
-//!   scalar returns that value as it is;
+//!   as raw bytes in the block itself (a [`Slot`]: tag and 8 bytes, string bytes after it),
+//!   own no Rust memory and have no user values: the metatable has no `__gc` (no finalizer
+//!   pass, no resurrection cycle) and the collector marks the block without traversing it.
+//!   Building one is a single allocation plus copies (nothing else can raise); `:data()` of a
+//!   scalar pushes it (a string is interned only when it is read);
 //! * **owned** payloads (tables, errors, long strings and encodings) keep the Rust
 //!   [`Payload`] inline in the block and a second metatable with `__gc` drops it.
 //!
@@ -21,7 +23,8 @@
 //! `getmetatable` plus two raw comparisons. Owned blocks are built in protected mode (a memory
 //! error becomes a Lua error, never an abort); the Rust payload moves into the block in the
 //! very last, non-raising step. Plain blocks hold no Rust data, so the fast path that copies a
-//! message's scalar into a new payload ([`push_plain_uv`]) allocates unprotected.
+//! message's scalar slot into a new payload ([`push_plain_slot`]) allocates unprotected.
+//! `process.Message` blocks store their scalar payloads as the same [`Slot`]s.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -39,13 +42,117 @@ const MAGIC: u32 = 0x5750_4c44;
 static MT_PLAIN: u8 = 0;
 static MT_OWNED: u8 = 0;
 
-/// Longest string (scalar or encoded bytes) a plain payload keeps as a Lua value: Lua's
-/// short-string limit (`LUAI_MAXSHORTLEN`), below which strings are interned — pushing one is
-/// a hash lookup. Longer data stays in Rust (shared, never copied into Lua until read).
+/// Longest string (scalar or encoded bytes) a plain payload (or a plain message) copies into
+/// its block: Lua's short-string limit (`LUAI_MAXSHORTLEN`), so a block stays small and the
+/// string a read pushes is interned (a hash lookup). Longer data stays in Rust (shared,
+/// never copied into Lua until read).
 pub const MAX_INLINE_STR: usize = 40;
 
-/// User value slot of a plain payload's data.
-const UV_DATA: c_int = 1;
+/// [`Slot::tag`] values.
+const T_NIL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_INT: u8 = 3;
+const T_FLOAT: u8 = 4;
+const T_STR: u8 = 5;
+
+/// A scalar stored as raw bytes in a userdata block: nil, a boolean, an integer, a float (its
+/// bits: exact round trip) or a string of at most [`MAX_INLINE_STR`] bytes, whose bytes live
+/// in the same block at offset [`Slot::bits`] from the block start.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    tag: u8,
+    _pad: [u8; 3],
+    /// String length.
+    len: u32,
+    /// Integer or float bits, or the offset of the string bytes in the block.
+    bits: u64,
+}
+
+impl Slot {
+    /// The slot of `v` if it can be one, with the string bytes to store at offset `off`
+    /// (empty for other scalars).
+    pub(crate) fn of(v: &Value, off: usize) -> Option<(Slot, &[u8])> {
+        let (tag, bits, bytes): (u8, u64, &[u8]) = match v {
+            Value::Nil => (T_NIL, 0, &[]),
+            Value::Bool(false) => (T_FALSE, 0, &[]),
+            Value::Bool(true) => (T_TRUE, 0, &[]),
+            Value::Int(i) => (T_INT, *i as u64, &[]),
+            Value::Float(f) => (T_FLOAT, f.to_bits(), &[]),
+            Value::Str(b) if b.len() <= MAX_INLINE_STR => (T_STR, off as u64, b.as_bytes()),
+            _ => return None,
+        };
+        Some((
+            Slot {
+                tag,
+                _pad: [0; 3],
+                len: bytes.len() as u32,
+                bits,
+            },
+            bytes,
+        ))
+    }
+
+    /// Extra bytes `v` needs after its slot, if it can be a slot.
+    pub(crate) fn extra(v: &Value) -> Option<usize> {
+        match v {
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => Some(0),
+            Value::Str(b) if b.len() <= MAX_INLINE_STR => Some(b.len()),
+            _ => None,
+        }
+    }
+
+    /// The string bytes of a `T_STR` slot in the block at `base` (empty for other tags).
+    ///
+    /// # Safety
+    /// `base` is the block this slot was written into, alive for `'a`.
+    unsafe fn bytes<'a>(&self, base: *const u8) -> &'a [u8] {
+        if self.tag != T_STR {
+            return &[];
+        }
+        // SAFETY: `Slot::of` placed `len` bytes at offset `bits` of the same block.
+        unsafe { std::slice::from_raw_parts(base.add(self.bits as usize), self.len as usize) }
+    }
+
+    /// The Rust value (an exact copy of what was stored).
+    ///
+    /// # Safety
+    /// As [`Slot::bytes`].
+    pub(crate) unsafe fn value(&self, base: *const u8) -> Value {
+        match self.tag {
+            T_FALSE => Value::Bool(false),
+            T_TRUE => Value::Bool(true),
+            T_INT => Value::Int(self.bits as i64),
+            T_FLOAT => Value::Float(f64::from_bits(self.bits)),
+            // SAFETY: forwarded.
+            T_STR => Value::Str(Bytes::from_slice(unsafe { self.bytes(base) })),
+            _ => Value::Nil,
+        }
+    }
+
+    /// Push the Lua value (a string is interned here: may raise a memory error).
+    ///
+    /// # Safety
+    /// As [`Slot::bytes`]; `l` has room for one value; no Rust value with a destructor may be
+    /// live in the caller's frames up to the enclosing protected call.
+    pub(crate) unsafe fn push(&self, l: *mut ffi::lua_State, base: *const u8) {
+        // SAFETY: plain pushes; see the function docs.
+        unsafe {
+            match self.tag {
+                T_FALSE => ffi::lua_pushboolean(l, 0),
+                T_TRUE => ffi::lua_pushboolean(l, 1),
+                T_INT => ffi::lua_pushinteger(l, self.bits as i64),
+                T_FLOAT => ffi::lua_pushnumber(l, f64::from_bits(self.bits)),
+                T_STR => {
+                    let b = self.bytes(base);
+                    ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());
+                }
+                _ => ffi::lua_pushnil(l),
+            }
+        }
+    }
+}
 
 /// The header every payload block starts with.
 #[repr(C)]
@@ -55,6 +162,16 @@ struct Head {
     format: u8,
     owned: bool,
 }
+
+/// A plain block: header plus the data slot; string bytes follow at [`PLAIN_BYTES`].
+#[repr(C)]
+struct Plain {
+    head: Head,
+    slot: Slot,
+}
+
+/// Offset of a plain block's string bytes.
+const PLAIN_BYTES: usize = std::mem::size_of::<Plain>();
 
 /// An owned block: header plus the payload (dropped by `__gc`).
 #[repr(C)]
@@ -94,15 +211,20 @@ fn is_value_format(format: &str) -> bool {
     matches!(format, LUA | GOLANG | ERROR)
 }
 
-/// True when `p` can be a plain payload (see the module docs).
-fn inlinable(p: &Payload) -> bool {
+/// The slot and string bytes of `p` if it can be a plain payload (see the module docs).
+fn plain_slot(p: &Payload) -> Option<(Slot, &[u8])> {
     match &p.data {
-        Data::Value(v) => match v {
-            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => true,
-            Value::Str(b) => b.len() <= MAX_INLINE_STR,
-            _ => false,
-        },
-        Data::Encoded(b) => b.len() <= MAX_INLINE_STR,
+        Data::Value(v) => Slot::of(v, PLAIN_BYTES),
+        Data::Encoded(b) if b.len() <= MAX_INLINE_STR => Some((
+            Slot {
+                tag: T_STR,
+                _pad: [0; 3],
+                len: b.len() as u32,
+                bits: PLAIN_BYTES as u64,
+            },
+            b.as_bytes(),
+        )),
+        Data::Encoded(_) => None,
     }
 }
 
@@ -139,24 +261,37 @@ pub(crate) unsafe fn push_plain_metatable(l: *mut ffi::lua_State) {
     unsafe { push_metatable(l, true) }
 }
 
-/// Push a new plain block of `format` whose data is the value at `src` (absolute index),
+/// Push a new plain block of `format` holding `slot` (its string bytes given separately),
 /// without protection: only call while no Rust value with a destructor is live in any frame
-/// up to the enclosing Lua call (it raises on a memory error). `mt` is the index of the plain
-/// metatable, or 0 to look it up.
-unsafe fn new_plain(l: *mut ffi::lua_State, format: u8, src: c_int, mt: c_int) {
-    // SAFETY: the block is plain data; the metatable is set after the user value.
+/// up to the enclosing protected call (the allocation raises on a memory error; nothing else
+/// does). `mt` is the index of the plain metatable, or 0 to look it up. `bytes` must stay
+/// valid across the allocation (a Rust value owned by a caller, or another block on the
+/// stack: the collector never moves blocks).
+unsafe fn new_plain(l: *mut ffi::lua_State, format: u8, slot: Slot, bytes: &[u8], mt: c_int) {
+    // SAFETY: the block is plain data, fully written before the metatable is set.
     unsafe {
-        let h = ffi::lua_newuserdatauv(l, std::mem::size_of::<Head>(), 1) as *mut Head;
+        let mt = if mt == 0 || mt <= ffi::LUA_REGISTRYINDEX {
+            mt
+        } else {
+            ffi::lua_absindex(l, mt)
+        };
+        let b = rawapi::new_block(l, PLAIN_BYTES + bytes.len()) as *mut Plain;
+        let mut slot = slot;
+        if slot.tag == T_STR {
+            slot.bits = PLAIN_BYTES as u64;
+            ptr::copy_nonoverlapping(bytes.as_ptr(), (b as *mut u8).add(PLAIN_BYTES), bytes.len());
+        }
         ptr::write(
-            h,
-            Head {
-                magic: MAGIC,
-                format,
-                owned: false,
+            b,
+            Plain {
+                head: Head {
+                    magic: MAGIC,
+                    format,
+                    owned: false,
+                },
+                slot,
             },
         );
-        ffi::lua_pushvalue(l, src);
-        ffi::lua_setiuservalue(l, -2, UV_DATA);
         if mt == 0 {
             push_metatable(l, true);
         } else {
@@ -166,45 +301,24 @@ unsafe fn new_plain(l: *mut ffi::lua_State, format: u8, src: c_int, mt: c_int) {
     }
 }
 
-/// Push a `lua/any` payload whose data is user value `uv` of the userdata at `obj`: the
-/// fast path of `msg:payload()` for scalars already held as Lua values (no conversion, no
-/// Rust allocation). `mt` is the plain metatable ([`push_plain_metatable`]), e.g. an upvalue
+/// Push a `lua/any` payload holding the scalar `slot` of the block at `base` (a message on
+/// the stack): the fast path of `msg:payload()` — one allocation and a copy, no conversion,
+/// no Lua string. `mt` is the plain metatable ([`push_plain_metatable`]), e.g. an upvalue
 /// index.
 ///
 /// # Safety
-/// `l` is the running thread of a C function with room for 3 values; the user value is a
-/// scalar accepted by a plain payload; `mt` holds the plain payload metatable; no Rust value
-/// with a destructor may be live in the caller's frames (raises on a memory error).
-pub(crate) unsafe fn push_plain_uv(l: *mut ffi::lua_State, obj: c_int, uv: c_int, mt: c_int) {
+/// `l` is the running thread of a C function with room for 2 values; `slot` was written
+/// into the block at `base`, which stays referenced from the stack; `mt` holds the plain
+/// payload metatable; no Rust value with a destructor may be live in the caller's frames
+/// (raises on a memory error).
+pub(crate) unsafe fn push_plain_slot(
+    l: *mut ffi::lua_State,
+    slot: &Slot,
+    base: *const u8,
+    mt: c_int,
+) {
     // SAFETY: see the function docs.
-    unsafe {
-        let obj = ffi::lua_absindex(l, obj);
-        let mt = if mt <= ffi::LUA_REGISTRYINDEX {
-            mt
-        } else {
-            ffi::lua_absindex(l, mt)
-        };
-        ffi::lua_getiuservalue(l, obj, uv);
-        let src = ffi::lua_absindex(l, -1);
-        new_plain(l, LUA_INDEX, src, mt);
-        ffi::lua_remove(l, src);
-    }
-}
-
-/// Push a Lua scalar for an [`inlinable`] payload's data.
-unsafe fn push_inline_data(l: *mut ffi::lua_State, d: &Data) {
-    // SAFETY: plain pushes (strings may raise a memory error; callers run protected).
-    unsafe {
-        match d {
-            Data::Value(Value::Bool(b)) => ffi::lua_pushboolean(l, *b as c_int),
-            Data::Value(Value::Int(i)) => ffi::lua_pushinteger(l, *i),
-            Data::Value(Value::Float(f)) => ffi::lua_pushnumber(l, *f),
-            Data::Value(Value::Str(b)) | Data::Encoded(b) => {
-                ffi::lua_pushlstring(l, b.as_bytes().as_ptr() as *const _, b.len());
-            }
-            _ => ffi::lua_pushnil(l),
-        }
-    }
+    unsafe { new_plain(l, LUA_INDEX, *slot, slot.bytes(base), mt) }
 }
 
 /// Protected constructor: argument 1 is a light userdata holding the `*mut Option<Payload>`.
@@ -219,13 +333,11 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
             return 1;
         };
         let format = format_index(p.format);
-        if inlinable(p) {
-            push_inline_data(l, &p.data);
-            let src = ffi::lua_absindex(l, -1);
-            new_plain(l, format, src, 0);
+        if let Some((slot, bytes)) = plain_slot(p) {
+            new_plain(l, format, slot, bytes, 0);
             return 1;
         }
-        let b = ffi::lua_newuserdatauv(l, std::mem::size_of::<Owned>(), 0) as *mut Head;
+        let b = rawapi::new_block(l, std::mem::size_of::<Owned>()) as *mut Head;
         ptr::write(
             b,
             Head {
@@ -280,7 +392,7 @@ pub fn payload_value(lua: &Lua, p: Payload) -> mlua::Result<mlua::Value> {
 
 /// What the value at `idx` is, if it is a payload object.
 enum Kind<'a> {
-    Plain(&'a Head),
+    Plain(&'a Plain),
     Owned(&'a Owned),
 }
 
@@ -309,7 +421,7 @@ unsafe fn block_at<'a>(
         Some(if owned {
             Kind::Owned(&*(h as *const Owned))
         } else {
-            Kind::Plain(&*h)
+            Kind::Plain(&*(h as *const Plain))
         })
     }
 }
@@ -323,7 +435,7 @@ unsafe fn self_at<'a>(l: *mut ffi::lua_State) -> Option<Kind<'a>> {
 /// The Payload at `idx` (a copy), if the value there is a payload object. Needs the
 /// metatables to exist (they do once any payload was made).
 pub(crate) unsafe fn payload_at(l: *mut ffi::lua_State, idx: c_int) -> Option<Payload> {
-    // SAFETY: stack restored; plain data read back from its user value.
+    // SAFETY: stack restored; plain data is read from the block (no Lua call).
     unsafe {
         if ffi::lua_checkstack(l, 3) == 0 {
             return None;
@@ -336,7 +448,7 @@ pub(crate) unsafe fn payload_at(l: *mut ffi::lua_State, idx: c_int) -> Option<Pa
         let top = ffi::lua_gettop(l);
         let p = match block_at(l, idx, top - 1, top) {
             Some(Kind::Owned(o)) => Some(o.payload.clone()),
-            Some(Kind::Plain(h)) => Some(plain_payload(l, idx, h)),
+            Some(Kind::Plain(b)) => Some(plain_payload(b)),
             None => None,
         };
         ffi::lua_pop(l, 2);
@@ -349,24 +461,18 @@ fn format_of(h: &Head) -> &'static str {
     FORMATS.get(h.format as usize).copied().unwrap_or(LUA)
 }
 
-/// Rebuild the Rust payload of the plain block `h` at `idx` (exact round trip).
-unsafe fn plain_payload(l: *mut ffi::lua_State, idx: c_int, h: &Head) -> Payload {
-    // SAFETY: reads one user value and pops it; reading scalars does not raise.
-    unsafe {
-        let format = format_of(h);
-        ffi::lua_getiuservalue(l, idx, UV_DATA);
-        let v = rawapi::scalar_at(l, -1).unwrap_or(Value::Nil);
-        ffi::lua_pop(l, 1);
-        let data = if is_value_format(format) {
-            Data::Value(v)
-        } else {
-            match v {
-                Value::Str(b) => Data::Encoded(b),
-                _ => Data::Encoded(Bytes::from_slice(b"")),
-            }
-        };
-        Payload { format, data }
-    }
+/// Rebuild the Rust payload of the plain block `b` (exact round trip).
+fn plain_payload(b: &Plain) -> Payload {
+    let format = format_of(&b.head);
+    let base = b as *const Plain as *const u8;
+    let data = if is_value_format(format) {
+        // SAFETY: `b` is a live plain block; its slot was written into it.
+        Data::Value(unsafe { b.slot.value(base) })
+    } else {
+        // SAFETY: as above.
+        Data::Encoded(Bytes::from_slice(unsafe { b.slot.bytes(base) }))
+    };
+    Payload { format, data }
 }
 
 /// Push `nil, <error object>` and return 2 (never raises; falls back to the message string
@@ -407,7 +513,7 @@ unsafe extern "C-unwind" fn p_get_format(l: *mut ffi::lua_State) -> c_int {
             return self_error(l, "get_format");
         };
         let f = match k {
-            Kind::Plain(h) => format_of(h),
+            Kind::Plain(b) => format_of(&b.head),
             Kind::Owned(o) => format_of(&o.head),
         };
         ffi::lua_pushlstring(l, f.as_ptr() as *const _, f.len());
@@ -417,16 +523,17 @@ unsafe extern "C-unwind" fn p_get_format(l: *mut ffi::lua_State) -> c_int {
 
 /// `p:data()` / `p:unmarshal()`: the Lua value, decoding encoded data (or `nil, err`).
 unsafe extern "C-unwind" fn p_data(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: the plain fast path only pushes a user value. The slow path builds Rust values
-    // in `data_slow`, which returns before anything raises.
+    // SAFETY: the plain fast path only pushes the slot's scalar (no Rust value is live; the
+    // block is `self`, on the stack). The slow path builds Rust values in `data_slow`, which
+    // returns before anything raises.
     unsafe {
         let Some(k) = self_at(l) else {
             return self_error(l, "data");
         };
-        if let Kind::Plain(h) = k {
-            let f = format_of(h);
+        if let Kind::Plain(b) = k {
+            let f = format_of(&b.head);
             if is_value_format(f) || f == STRING || f == BYTES {
-                ffi::lua_getiuservalue(l, 1, UV_DATA);
+                b.slot.push(l, b as *const Plain as *const u8);
                 return 1;
             }
         }
@@ -445,7 +552,7 @@ unsafe fn data_slow(l: *mut ffi::lua_State, k: Kind<'_>) -> c_int {
             return 1;
         }
         let p = match k {
-            Kind::Plain(h) => plain_payload(l, 1, h),
+            Kind::Plain(b) => plain_payload(b),
             Kind::Owned(o) => o.payload.clone(),
         };
         // The state's mlua handle (owned by the state: outlives this call; works outside
@@ -487,7 +594,7 @@ unsafe extern "C-unwind" fn p_transcode(l: *mut ffi::lua_State) -> c_int {
             return push_nil_err(l, Error::invalid("format must be a string"));
         }
         let p = match k {
-            Kind::Plain(h) => plain_payload(l, 1, h),
+            Kind::Plain(b) => plain_payload(b),
             Kind::Owned(o) => o.payload.clone(),
         };
         let target = String::from_utf8_lossy(rawapi::str_at(l, 2)).into_owned();
@@ -509,7 +616,7 @@ unsafe extern "C-unwind" fn p_tostring(l: *mut ffi::lua_State) -> c_int {
     unsafe {
         ffi::lua_checkstack(l, 4);
         let f = match self_at(l) {
-            Some(Kind::Plain(h)) => format_of(h),
+            Some(Kind::Plain(b)) => format_of(&b.head),
             Some(Kind::Owned(o)) => format_of(&o.head),
             None => {
                 ffi::lua_pushliteral(l, c"payload");
