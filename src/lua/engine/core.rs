@@ -272,7 +272,7 @@ pub(crate) struct Core {
     pub parked: usize,
 
     /// Subscriptions by topic.
-    pub subs: FnvHashMap<String, Sub>,
+    pub subs: super::submap::SubMap,
     /// Undelivered messages (see [`super::mailbox`]).
     pub mailbox: super::mailbox::Mailbox,
     /// `process.set_options{trap_links = …}`.
@@ -326,7 +326,7 @@ impl Core {
             callees: FnvHashMap::default(),
             selects: Slab::default(),
             parked: 0,
-            subs: FnvHashMap::default(),
+            subs: Default::default(),
             mailbox: Default::default(),
             trap_links: false,
             link_down: false,

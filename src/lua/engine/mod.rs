@@ -21,6 +21,7 @@
 //! | [`coro`] | runtime-yield-aware `coroutine.resume`/`wrap`, `coroutine.spawn` |
 //! | [`channel`] | channels and `channel.select` |
 //! | [`mailbox`] | mailbox and subscriptions |
+//! | [`submap`] | the subscriptions by topic (vector while small) |
 //! | [`message`] | `process.Message` objects |
 //! | [`pool`] | function pools and call routing |
 //! | [`rawapi`] | raw Lua C API helpers for the hot paths |
@@ -42,6 +43,7 @@ pub mod process;
 pub mod rawapi;
 pub mod rawfn;
 pub mod shared;
+pub mod submap;
 pub mod task;
 pub mod yields;
 
