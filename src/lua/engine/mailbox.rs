@@ -450,7 +450,7 @@ pub(crate) fn unsubscribe(lua: &Lua, core: &mut Core, ch: &AnyUserData) -> mlua:
     };
     let owned = core
         .subs
-        .get(&*topic)
+        .get(&topic)
         .is_some_and(|s| s.chan.to_pointer() == ch.to_pointer());
     if !owned {
         return Ok(false);
@@ -482,7 +482,7 @@ fn sub_added(core: &mut Core, key: &str) {
         let keys: Vec<String> = mb
             .queues
             .keys()
-            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(*k))
+            .filter(|k| !k.starts_with('@') && !core.subs.contains_key(k))
             .map(str::to_string)
             .collect();
         let mut backlog = mb.take(INBOX_TOPIC);
@@ -563,7 +563,7 @@ fn sub_of_topic(core: &Core, topic: &str) -> Option<(ChanRef, ModeKind)> {
 fn sub_of(core: &Core, key: &Key) -> Option<(ChanRef, ModeKind)> {
     match key {
         Key::Inbox => core.mailbox.inbox_sub,
-        Key::Topic(t) => core.subs.get(&**t).map(|s| (s.raw, s.mode.kind())),
+        Key::Topic(t) => core.subs.get(t).map(|s| (s.raw, s.mode.kind())),
     }
 }
 
