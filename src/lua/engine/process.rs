@@ -61,7 +61,8 @@ enum Mode {
     },
     Function {
         pool: Arc<FnPool>,
-        worker: Option<Worker>,
+        /// Boxed, like `req`: a worker (its Lua state, core and spare thread) is ~200 bytes.
+        worker: Option<Box<Worker>>,
         /// Boxed: every `LuaProcess` is as large as its largest mode, and processes (which
         /// stay alive, idle, by the million) have no request.
         req: Option<Box<CallRequest>>,
@@ -121,7 +122,7 @@ impl LuaProcess {
             engine,
             mode: Mode::Function {
                 pool,
-                worker: Some(worker),
+                worker: Some(Box::new(worker)),
                 req: Some(Box::new(req)),
                 reply,
                 inited: false,
@@ -296,7 +297,7 @@ impl LuaProcess {
         };
         if !*inited {
             // Dropped before `init` (the spawn failed): the spawner reports its error.
-            pool.finish(worker.take(), true);
+            pool.finish(worker.take().map(|w| *w), true);
             return;
         }
         let outcome = self
@@ -308,7 +309,7 @@ impl LuaProcess {
         if let Some(w) = worker.as_mut() {
             w.spare = self.spare.take();
         }
-        pool.finish(worker.take(), healthy);
+        pool.finish(worker.take().map(|w| *w), healthy);
     }
 }
 
