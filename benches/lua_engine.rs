@@ -39,23 +39,44 @@ use wippy::system::{Factories, Functions, Shutdown, System};
 const HOST: &str = "b:processes";
 
 /// Counts process exits and wakes a waiter at a target.
-#[derive(Default)]
+///
+/// The condvar is signalled only once the waiter's target is reached: `Condvar::notify_all`
+/// is a futex syscall even with nobody waiting, and one per exit would be the harness's cost,
+/// not the runtime's.
 struct Exits {
     n: AtomicU64,
+    /// The count a waiter waits for (`u64::MAX`: nobody waits).
+    target: AtomicU64,
     lock: Mutex<()>,
     cv: Condvar,
 }
 
+impl Default for Exits {
+    fn default() -> Self {
+        Exits {
+            n: AtomicU64::new(0),
+            target: AtomicU64::new(u64::MAX),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        }
+    }
+}
+
 impl Lifecycle for Exits {
     fn on_complete(&self, _pid: &Pid, _r: &Result<Value, wippy::rt::Error>) {
-        self.n.fetch_add(1, Ordering::SeqCst);
-        let _g = self.lock.lock().unwrap();
-        self.cv.notify_all();
+        let n = self.n.fetch_add(1, Ordering::SeqCst) + 1;
+        // Store-buffering pair with `wait_for` (target store, then count load; both SeqCst):
+        // either the waiter sees the count or this sees the target and signals under the lock.
+        if n >= self.target.load(Ordering::SeqCst) {
+            let _g = self.lock.lock().unwrap();
+            self.cv.notify_all();
+        }
     }
 }
 
 impl Exits {
     fn wait_for(&self, target: u64) {
+        self.target.store(target, Ordering::SeqCst);
         let mut g = self.lock.lock().unwrap();
         while self.n.load(Ordering::SeqCst) < target {
             g = self
@@ -64,6 +85,7 @@ impl Exits {
                 .unwrap()
                 .0;
         }
+        self.target.store(u64::MAX, Ordering::SeqCst);
     }
 }
 
@@ -150,7 +172,12 @@ return M
 const IDLE_SRC: &str = "return { main = function() process.inbox():receive() end }";
 
 fn setup() -> Bench {
-    let rt = Builder::new().workers(2).build().expect("runtime");
+    // `LUA_ENGINE_WORKERS=1` (profiling aid): the same cases on one worker.
+    let workers = std::env::var("LUA_ENGINE_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let rt = Builder::new().workers(workers).build().expect("runtime");
     let exits = Arc::new(Exits::default());
     rt.handle().add_lifecycle(exits.clone());
     let sys = Arc::new(System {
@@ -278,19 +305,22 @@ fn memory_report(b: &Bench) {
     );
 }
 
+/// Spawn `iters` trivial processes from this (non-worker) thread and wait for all exits.
+fn spawn_from_rust(b: &Bench, iters: u64) -> Duration {
+    let base = b.exits.n.load(Ordering::SeqCst);
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        black_box(b.start("b:trivial", vec![]));
+    }
+    b.exits.wait_for(base + iters);
+    t0.elapsed()
+}
+
 fn spawn_exit(c: &mut Criterion, b: &Bench) {
     let mut g = c.benchmark_group("spawn_exit");
     g.sample_size(20);
     g.bench_function("trivial_from_rust", |bn| {
-        bn.iter_custom(|iters| {
-            let base = b.exits.n.load(Ordering::SeqCst);
-            let t0 = Instant::now();
-            for _ in 0..iters {
-                black_box(b.start("b:trivial", vec![]));
-            }
-            b.exits.wait_for(base + iters);
-            t0.elapsed()
-        })
+        bn.iter_custom(|iters| spawn_from_rust(b, iters))
     });
     g.bench_function("trivial_from_lua", |bn| {
         bn.iter_custom(|iters| {
@@ -462,15 +492,43 @@ criterion_group!(benches, all);
 
 fn main() {
     if let Ok(spec) = std::env::var("LUA_ENGINE_RUN") {
-        // Profiling aid: `LUA_ENGINE_RUN=ping_inbox:200000` runs one entry once.
+        // Profiling aid: `LUA_ENGINE_RUN=ping_inbox:200000` runs one entry once
+        // (`LUA_ENGINE_SAMPLE=1` also prints the peak number of live processes).
         let (id, n) = spec.split_once(':').unwrap_or((spec.as_str(), "100000"));
         let b = setup();
-        let t0 = Instant::now();
-        let r = b.exec(
-            &format!("b:{id}"),
-            vec![Value::Int(n.parse().unwrap_or(100_000))],
-        );
-        println!("{id} {n}: {:?} (result {r:?})", t0.elapsed());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = std::env::var_os("LUA_ENGINE_SAMPLE").map(|_| {
+            let h = b.sys.handle.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut max = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    max = max.max(h.stats().processes);
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                max
+            })
+        });
+        let iters: u64 = n.parse().unwrap_or(100_000);
+        if id == "from_rust" {
+            // `LUA_ENGINE_RUN=from_rust:200000`: the `trivial_from_rust` loop once.
+            let d = spawn_from_rust(&b, iters);
+            println!("{id} {n}: {d:?}");
+        } else {
+            let t0 = Instant::now();
+            let r = b.exec(&format!("b:{id}"), vec![Value::Int(iters as i64)]);
+            println!("{id} {n}: {:?} (result {r:?})", t0.elapsed());
+        }
+        stop.store(true, Ordering::Relaxed);
+        if let Some(s) = sampler {
+            println!("max live processes: {}", s.join().unwrap());
+            for (i, w) in b.sys.handle.stats().per_worker.iter().enumerate() {
+                println!(
+                    "worker {i}: executed {} stolen {} parks {}",
+                    w.executed, w.stolen, w.parks
+                );
+            }
+        }
         return;
     }
     let b = setup();

@@ -61,7 +61,8 @@ enum Mode {
     },
     Function {
         pool: Arc<FnPool>,
-        worker: Option<Worker>,
+        /// Boxed, like `req`: a worker (its Lua state, core and spare thread) is ~200 bytes.
+        worker: Option<Box<Worker>>,
         /// Boxed: every `LuaProcess` is as large as its largest mode, and processes (which
         /// stay alive, idle, by the million) have no request.
         req: Option<Box<CallRequest>>,
@@ -121,7 +122,7 @@ impl LuaProcess {
             engine,
             mode: Mode::Function {
                 pool,
-                worker: Some(worker),
+                worker: Some(Box::new(worker)),
                 req: Some(Box::new(req)),
                 reply,
                 inited: false,
@@ -168,7 +169,8 @@ impl LuaProcess {
         let r = prepare_state(&mut st, &core, &entry, &plan, Some(cx.pid().clone())).and_then(
             |module| {
                 let func = resolve_method(&module, method)?;
-                start_main(st.lua(), &core, func, &input)
+                let thread = st.main_thread(func).map_err(vm_error)?;
+                start_task(st.lua(), &core, thread, &input)
             },
         );
         match r {
@@ -295,7 +297,7 @@ impl LuaProcess {
         };
         if !*inited {
             // Dropped before `init` (the spawn failed): the spawner reports its error.
-            pool.finish(worker.take(), true);
+            pool.finish(worker.take().map(|w| *w), true);
             return;
         }
         let outcome = self
@@ -307,7 +309,7 @@ impl LuaProcess {
         if let Some(w) = worker.as_mut() {
             w.spare = self.spare.take();
         }
-        pool.finish(worker.take(), healthy);
+        pool.finish(worker.take().map(|w| *w), healthy);
     }
 }
 
@@ -570,12 +572,6 @@ fn method_not_found(method: &str) -> Error {
         Kind::NOT_FOUND,
         format!("method \"{method}\" not found in module"),
     )
-}
-
-/// Create the main task for `func` with `input` as its arguments.
-fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Result<(), Error> {
-    let thread = lua.create_thread(func).map_err(vm_error)?;
-    start_task(lua, core, thread, input)
 }
 
 /// Make `thread` (with its function pushed) the main task, with `input` as its arguments.
@@ -916,11 +912,17 @@ impl Process for LuaProcess {
                 }
                 w.core = Some(core);
             } else {
+                // The main thread of a process that ran to its end goes back with the state.
+                let main = self.outcome.as_ref().and_then(|_| main_thread(&core));
                 let mut c = core.into_inner();
                 for (_, pid) in c.callees.drain() {
                     self.engine.terminate(&pid);
                 }
                 c.teardown();
+                drop(c);
+                if let (Some(t), Some(st)) = (main, self.st.as_mut()) {
+                    st.keep_main_thread(t);
+                }
             }
         }
         match &mut self.mode {
