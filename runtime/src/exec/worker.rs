@@ -3,10 +3,9 @@
 //! # Work-finding order ([`WorkerLoop::next_task`], [`WorkerLoop::steal`])
 //!
 //! 0. Every [`GLOBAL_POLL_INTERVAL`]th tick: one task from the own inject queue, else one from
-//!    the global queue, else — if this worker has run other work for at least
-//!    [`YIELD_POLL_AFTER`] since its last turn from the yield queue — one from the yield
-//!    queue, *before* local work. So a worker kept busy by local work (a ping-pong pair in the
-//!    LIFO slot, a stream of wake-ups) starves none of them.
+//!    the global queue, else one from the yield queue, *before* local work — so a worker kept
+//!    busy by local work (a ping-pong pair in the LIFO slot, a stream of wake-ups) starves
+//!    none of them.
 //! 1. The LIFO slot (the process most recently woken from this worker), at most
 //!    [`MAX_LIFO_STREAK`] times in a row; then it is moved to the back of the local queue.
 //! 2. The local FIFO queue.
@@ -63,16 +62,6 @@ pub(crate) const GLOBAL_POLL_INTERVAL: u32 = 61;
 /// the CPU it returns at once. The same order as the Lua time slice, so a preempted Lua
 /// process triggers about one.
 pub(crate) const OS_YIELD_INTERVAL: Duration = Duration::from_micros(500);
-
-/// Step 0 of the work-finding order takes a CPU-bound process from the yield queue only after
-/// this worker has spent this long on other work since it last ran one from there. Counting
-/// ticks instead (every 61st) let a CPU-bound process take a whole time slice per 61 short
-/// tasks: a Lua loop calling `process.spawn` got ~80 % of a worker and its children piled up
-/// (13 700 live after 20 000 spawns on one worker, each holding a Lua state, most of them
-/// freshly built once the state pool ran dry). With the time rule, CPU-bound processes and
-/// the rest share a contended worker about evenly and children spawned during a slice run
-/// before the next one. One time slice (the Lua default, `DEFAULT_SLICE`).
-pub(crate) const YIELD_POLL_AFTER: Duration = Duration::from_micros(500);
 
 /// Consecutive runs from the LIFO slot before it yields to the local queue (tokio uses 3): a
 /// ping-pong pair keeps its cache-hot core, other local work still advances.
@@ -274,11 +263,6 @@ pub(crate) struct WorkerLoop {
     tick: u32,
     lifo_streak: u32,
     rng: u64,
-    /// The task being handed out came from the yield queue.
-    took_yielded: bool,
-    /// When the last task this worker took from the yield queue ended its step (see
-    /// [`YIELD_POLL_AFTER`]).
-    yielded_done_at: Instant,
 }
 
 impl WorkerLoop {
@@ -309,8 +293,6 @@ impl WorkerLoop {
             searching: false,
             tick: 0,
             lifo_streak: 0,
-            took_yielded: false,
-            yielded_done_at: Instant::now(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
         }
     }
@@ -363,13 +345,10 @@ impl WorkerLoop {
     }
 
     #[inline]
-    fn run_task(&mut self, t: Task) {
+    fn run_task(&self, t: Task) {
         let exec = &self.handle.shared.exec;
         crate::exec::bump(&exec.workers[self.ctx.index].counters.executed);
         crate::runtime::step::run_task(&self.handle, &self.ctx, t);
-        if std::mem::take(&mut self.took_yielded) {
-            self.yielded_done_at = Instant::now();
-        }
     }
 
     /// Leave the searching state after finding work (idle.rs rule 2).
@@ -396,11 +375,7 @@ impl WorkerLoop {
             if let Some(t) = exec.global.pop() {
                 return Some(t);
             }
-            if !exec.yielded.is_empty()
-                && self.yielded_done_at.elapsed() >= YIELD_POLL_AFTER
-                && let Some(t) = exec.yielded.pop()
-            {
-                self.took_yielded = true;
+            if let Some(t) = exec.yielded.pop() {
                 return Some(t);
             }
         }
@@ -428,9 +403,7 @@ impl WorkerLoop {
         if let Some(t) = exec.global.pop_batch_into(&self.ctx.local, BATCH) {
             return Some(t);
         }
-        let t = exec.yielded.pop();
-        self.took_yielded = t.is_some();
-        t
+        exec.yielded.pop()
     }
 
     fn steal(&mut self) -> Option<Task> {
@@ -459,9 +432,7 @@ impl WorkerLoop {
         if let Some(t) = exec.global.pop_batch_into(&self.ctx.local, BATCH) {
             return Some(t);
         }
-        let t = exec.yielded.pop();
-        self.took_yielded = t.is_some();
-        t
+        exec.yielded.pop()
     }
 
     /// Park until notified (see `Executor::park_worker`).

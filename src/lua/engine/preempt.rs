@@ -279,18 +279,8 @@ fn arm_if_current(l: *mut ffi::lua_State) {
     let slot = unsafe { &*s };
     if ARMED_SEQ.with(Cell::get) == slot.seq.load(Relaxed) && slot.start.load(Relaxed) != 0 {
         // SAFETY: `l` is a live Lua thread about to run (or to continue running) on this OS
-        // thread; reading its hook and installing one on a thread that is not executing are
-        // always allowed.
-        unsafe {
-            // Already hooked: leave its countdown alone. `lua_sethook` restarts the count, so
-            // re-arming on every switch back to a thread (after each `process.spawn`, whose
-            // child init runs Lua on this OS thread) would keep a loop that switches more
-            // often than every `budget.slice` instructions from ever being preempted.
-            let ours = hook as ffi::lua_Hook as usize;
-            if ffi::lua_gethook(l).map(|f| f as usize) != Some(ours) {
-                install_hook(l);
-            }
-        }
+        // thread; installing a hook on a thread that is not executing is always allowed.
+        unsafe { install_hook(l) };
     }
 }
 

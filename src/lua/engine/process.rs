@@ -169,8 +169,7 @@ impl LuaProcess {
         let r = prepare_state(&mut st, &core, &entry, &plan, Some(cx.pid().clone())).and_then(
             |module| {
                 let func = resolve_method(&module, method)?;
-                let thread = st.main_thread(func).map_err(vm_error)?;
-                start_task(st.lua(), &core, thread, &input)
+                start_main(st.lua(), &core, func, &input)
             },
         );
         match r {
@@ -574,6 +573,12 @@ fn method_not_found(method: &str) -> Error {
     )
 }
 
+/// Create the main task for `func` with `input` as its arguments.
+fn start_main(lua: &Lua, core: &CoreBox, func: Function, input: &[Value]) -> Result<(), Error> {
+    let thread = lua.create_thread(func).map_err(vm_error)?;
+    start_task(lua, core, thread, input)
+}
+
 /// Make `thread` (with its function pushed) the main task, with `input` as its arguments.
 fn start_task(
     lua: &Lua,
@@ -912,17 +917,11 @@ impl Process for LuaProcess {
                 }
                 w.core = Some(core);
             } else {
-                // The main thread of a process that ran to its end goes back with the state.
-                let main = self.outcome.as_ref().and_then(|_| main_thread(&core));
                 let mut c = core.into_inner();
                 for (_, pid) in c.callees.drain() {
                     self.engine.terminate(&pid);
                 }
                 c.teardown();
-                drop(c);
-                if let (Some(t), Some(st)) = (main, self.st.as_mut()) {
-                    st.keep_main_thread(t);
-                }
             }
         }
         match &mut self.mode {

@@ -23,8 +23,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use fnv::FnvHashMap;
 use mlua::chunk::ChunkMode;
-use mlua::prelude::LuaThreadStatus as ThreadStatus;
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Thread, Value};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_rt::{Error, Pid};
 
 use super::data::{ProcessInfo, StateData};
@@ -50,9 +49,6 @@ pub struct LuaState {
     chunks: Vec<(Arc<str>, CachedChunk)>,
     /// Number of processes this state has hosted (recycling statistics / retirement).
     uses: u32,
-    /// The main thread of the previous process, finished: reset and reused as the next
-    /// process's main thread (see [`LuaState::main_thread`]).
-    spare_thread: Option<Thread>,
 }
 
 impl LuaState {
@@ -75,7 +71,6 @@ impl LuaState {
             env: None,
             chunks: Vec::new(),
             uses: 0,
-            spare_thread: None,
         })
     }
 
@@ -155,30 +150,6 @@ impl LuaState {
             d.info = ProcessInfo::default();
         }
         self.lua.remove_hook();
-    }
-
-    /// A Lua thread with `func` on it, for a process's main task: the previous process's
-    /// finished main thread reset ([`keep_main_thread`](Self::keep_main_thread)), else a new
-    /// one. Reuse saves the thread's allocation (a `lua_State` and its stack, ~1 KB) and the
-    /// collector's work to free it again, on every spawn.
-    pub fn main_thread(&mut self, func: Function) -> mlua::Result<Thread> {
-        if let Some(t) = self.spare_thread.take()
-            && t.reset(func.clone()).is_ok()
-        {
-            return Ok(t);
-        }
-        self.lua.create_thread(func)
-    }
-
-    /// Keep a process's main thread for the next process on this state, if it finished
-    /// (returned; a thread that raised or is suspended is left to the collector). The caller
-    /// must hold no other handle to it: the process is over and its tasks are torn down, and
-    /// nothing of a process outlives it in the state (its environment, the only place user
-    /// code could have stored the thread, is dropped on release).
-    pub fn keep_main_thread(&mut self, thread: Thread) {
-        if thread.status() == ThreadStatus::Finished {
-            self.spare_thread = Some(thread);
-        }
     }
 
     /// Set the identity of the process running on this state (used by `print`/`logger`).
