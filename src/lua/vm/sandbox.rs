@@ -111,7 +111,7 @@ unsafe extern "C-unwind" fn base_index(l: *mut mlua::ffi::lua_State) -> std::ffi
                 ffi::lua_pushnil(l);
                 return 1;
             };
-            match load_global(l, name) {
+            match load_global(l, name).map_err(|e| e.to_string()) {
                 Ok(true) => {}
                 Ok(false) => {
                     ffi::lua_pushnil(l);
@@ -137,30 +137,28 @@ unsafe extern "C-unwind" fn base_index(l: *mut mlua::ffi::lua_State) -> std::ffi
 ///
 /// # Safety
 /// `l` must be a live thread of a state made by [`super::LuaState`].
-unsafe fn load_global(l: *mut mlua::ffi::lua_State, name: &str) -> Result<bool, String> {
+unsafe fn load_global(l: *mut mlua::ffi::lua_State, name: &str) -> mlua::Result<bool> {
     // SAFETY: `l` belongs to a state mlua created (caller contract).
     let lua = unsafe { Lua::get_or_init_from_ptr(l) };
     let v = match name {
-        "print" => Value::Function(print_function(lua).map_err(|e| e.to_string())?),
-        "require" => Value::Function(require_function(lua).map_err(|e| e.to_string())?),
-        "package" => Value::Table(package_stub(lua).map_err(|e| e.to_string())?),
+        "print" => Value::Function(print_function(lua)?),
+        "require" => Value::Function(require_function(lua)?),
+        "package" => Value::Table(package_stub(lua)?),
         "unpack" => {
             // 5.1 heritage: global `unpack` = `table.unpack`.
-            match modules::module_value(lua, "table").map_err(|e| e.to_string())? {
-                Some(Value::Table(t)) => t.raw_get("unpack").map_err(|e| e.to_string())?,
+            match modules::module_value(lua, "table")? {
+                Some(Value::Table(t)) => t.raw_get("unpack")?,
                 _ => Value::Nil,
             }
         }
-        name if modules::is_core(name) => {
-            match modules::module_value(lua, name).map_err(|e| e.to_string())? {
-                Some(v) => v,
-                None => return Ok(false),
-            }
-        }
+        name if modules::is_core(name) => match modules::module_value(lua, name)? {
+            Some(v) => v,
+            None => return Ok(false),
+        },
         _ => return Ok(false),
     };
     // SAFETY: `l` is a live thread of `lua`'s state.
-    unsafe { super::stack::push_value(lua, l, &v) }.map_err(|e| e.to_string())?;
+    unsafe { super::stack::push_value(lua, l, &v) }?;
     Ok(true)
 }
 
