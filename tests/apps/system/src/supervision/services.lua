@@ -2,6 +2,9 @@
 local REC = "supervision.recorder"
 
 local function log(tag, what)
+  -- A process service counts as running once it is spawned, before its first step has
+  -- registered a name: wait for the recorder's name, or the message is dropped (no such name).
+  while not process.registry.lookup(REC) do time.sleep("1ms") end
   process.send(REC, "log", {tag = tag, what = what, at = time.now():unix_nano()})
 end
 

@@ -4,6 +4,8 @@ local REC = "supervision.recorder"
 
 -- The recorder's log entries with `tag` (optionally `what`).
 local function entries(tag, what)
+  -- The recorder registers its name in its first step, which may come after ours.
+  while not process.registry.lookup(REC) do time.sleep("1ms") end
   local reply = process.listen("log")
   process.send(REC, "get")
   local all = t.recv(reply, "5s", "recorder")
