@@ -42,8 +42,6 @@ return P
 "#;
 
 #[test]
-#[ignore = "known bug (decision 0110): the fix that keeps an armed thread's hook countdown \
-            made `wippy bench latency` hang in 4 of 10 runs and was reverted"]
 fn a_spawn_loop_is_preempted() {
     let app = App::yaml(INDEX, &[("p.lua", P)]);
     // More spawn loops than workers (2): unless they are preempted no worker is left for the

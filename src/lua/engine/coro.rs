@@ -70,7 +70,7 @@ unsafe fn resume_user(
             let prev = preempt::set_running(co);
             let mut nres: c_int = 0;
             let status = ffi::lua_resume(co, l, narg, &mut nres);
-            preempt::set_running(prev);
+            preempt::restore_running(prev);
             if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
                 if status == ffi::LUA_YIELD {
                     if nres >= 1 && is_mark(co, -nres) {

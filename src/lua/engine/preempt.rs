@@ -27,7 +27,11 @@
 //!    the worker serves the others first. At a non-yieldable point (inside a C function such
 //!    as `table.sort`'s comparator) it lets the code continue for up to `max_blocked_fires`
 //!    firings, then raises `instruction budget exceeded`. A hook left on a thread from an
-//!    earlier step removes itself the next time it fires. It never yields between a blocking
+//!    earlier step removes itself the next time it fires (a removal re-checks the armed step
+//!    afterwards: the signal may have installed the hook in the middle of it). A Lua thread
+//!    that regains control in an armed step after a nested one ran ([`restore_running`]: a
+//!    user coroutine, a child's `init`) gets the hook set to fire at its next instruction, so
+//!    switches cannot keep restarting the countdown. It never yields between a blocking
 //!    callback that stored its operation and that callback's marker yield
 //!    ([`set_op_pending`]): the operation may already have queued the task with its results.
 //!
@@ -53,7 +57,9 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst, compiler_fence,
+};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -254,7 +260,9 @@ impl Drop for StepClock {
     }
 }
 
-/// Record `l` as the Lua thread now executing on this OS thread; returns the previous one.
+/// Record `l` as the Lua thread about to start (or resume) executing on this OS thread;
+/// returns the previous one, to be restored with [`restore_running`] when `l` gives control
+/// back.
 ///
 /// If the running step was already asked to yield (the signal came while no Lua thread ran,
 /// or while another one did), `l` gets the hook too: a preemption is never lost because the
@@ -263,14 +271,34 @@ impl Drop for StepClock {
 pub(crate) fn set_running(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
     let prev = RUNNING.with(|c| c.replace(l));
     if !l.is_null() && ARMED_SEQ.with(Cell::get) != 0 {
-        arm_if_current(l);
+        arm_if_current(l, settings().budget.slice);
     }
     prev
 }
 
-/// Install the hook on `l` if the armed step is the one running.
+/// Record `prev` (a value returned by [`set_running`]) as executing again: the Lua thread that
+/// started a nested one (a user coroutine, a child's `init`) continues.
+///
+/// If the step was armed meanwhile, `prev` gets a hook that fires at its next instruction
+/// ([`SWITCH_BACK_COUNT`]): the step is already past its slice, and `lua_sethook` restarts a
+/// thread's countdown, so re-installing the full period on every switch back would let a loop
+/// that keeps starting nested Lua (`while true do process.spawn(...) end`: the child's `init`
+/// runs on this OS thread) run for ever without reaching it (decision 0110).
+#[inline]
+pub(crate) fn restore_running(prev: *mut ffi::lua_State) {
+    RUNNING.with(|c| c.set(prev));
+    if !prev.is_null() && ARMED_SEQ.with(Cell::get) != 0 {
+        arm_if_current(prev, SWITCH_BACK_COUNT);
+    }
+}
+
+/// Hook period installed on a thread that regains control in an armed step: fire at the next
+/// instruction. Where the hook cannot yield there it re-installs the normal period.
+const SWITCH_BACK_COUNT: u32 = 1;
+
+/// Install the hook with period `count` on `l` if the armed step is the one running.
 #[cold]
-fn arm_if_current(l: *mut ffi::lua_State) {
+fn arm_if_current(l: *mut ffi::lua_State, count: u32) {
     let s = SLOT.with(Cell::get);
     if s.is_null() {
         return;
@@ -280,25 +308,38 @@ fn arm_if_current(l: *mut ffi::lua_State) {
     if ARMED_SEQ.with(Cell::get) == slot.seq.load(Relaxed) && slot.start.load(Relaxed) != 0 {
         // SAFETY: `l` is a live Lua thread about to run (or to continue running) on this OS
         // thread; installing a hook on a thread that is not executing is always allowed.
-        unsafe { install_hook(l) };
+        unsafe { install_hook(l, count) };
     }
 }
 
-/// Install the count hook on `l`.
+/// Install the count hook on `l`, firing every `count` instructions.
 ///
 /// # Safety
 /// `l` is a live Lua thread of a state owned by this OS thread right now.
-unsafe fn install_hook(l: *mut ffi::lua_State) {
+unsafe fn install_hook(l: *mut ffi::lua_State, count: u32) {
     // SAFETY: per the function's contract; `lua_sethook` is async-signal-safe (see the
     // module docs).
-    unsafe {
-        ffi::lua_sethook(
-            l,
-            Some(hook),
-            ffi::LUA_MASKCOUNT,
-            settings().budget.slice.max(1) as c_int,
-        )
-    };
+    unsafe { ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, count.max(1) as c_int) };
+}
+
+/// Remove the hook from `l` (outside the signal handler).
+///
+/// The signal handler may interrupt `lua_sethook` halfway and install the hook; the rest of
+/// the removal would then clear the mask again and the armed step would never yield (the
+/// watchdog signals a step once). So the removal re-reads [`ARMED_SEQ`] afterwards and
+/// re-installs the hook if the running step was armed meanwhile.
+///
+/// # Safety
+/// `l` is the Lua thread running on this OS thread.
+unsafe fn remove_hook(l: *mut ffi::lua_State, current: u64) {
+    // SAFETY: per the function's contract.
+    unsafe { ffi::lua_sethook(l, None, 0, 0) };
+    // The handler runs on this thread: a compiler fence orders our reads after its writes.
+    compiler_fence(SeqCst);
+    if current != 0 && ARMED_SEQ.with(Cell::get) == current {
+        // SAFETY: as above.
+        unsafe { install_hook(l, settings().budget.slice) };
+    }
 }
 
 /// True (and cleared) if the hook preempted a thread since the last call.
@@ -479,7 +520,7 @@ extern "C" fn on_signal(_sig: c_int) {
                 // suspended by it), alive for the duration of its resume; Lua documents
                 // `lua_sethook` as safe to call from a signal handler interrupting that
                 // thread.
-                unsafe { install_hook(l) };
+                unsafe { install_hook(l, settings().budget.slice) };
             }
         }
     }
@@ -498,14 +539,19 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
     if ARMED_SEQ.with(Cell::get) != current {
         // Left over from an earlier step (or inherited by a coroutine created while armed).
         // SAFETY: `l` is the running thread that invoked this hook.
-        unsafe { ffi::lua_sethook(l, None, 0, 0) };
+        unsafe { remove_hook(l, current) };
         return;
     }
+    let budget = settings().budget;
     if OP_PENDING.with(Cell::get) {
         // Between a callback that stored its operation and the marker yield (a few
         // instructions): let the marker yield happen instead. If it does not come within a
-        // firing (the yield failed: a non-yieldable context), stop waiting for it.
+        // firing (the yield failed: a non-yieldable context), stop waiting for it. The
+        // normal period (the hook may have been installed to fire at once, see
+        // `restore_running`) gives the marker those instructions.
         OP_PENDING.with(|c| c.set(false));
+        // SAFETY: `l` is the running thread.
+        unsafe { install_hook(l, budget.slice) };
         return;
     }
     // SAFETY: `l` is the running thread; `lua_isyieldable` only reads it.
@@ -522,7 +568,10 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
         b.set(n);
         n
     });
-    let budget = settings().budget;
+    // Not yieldable here: count the budget in whole periods (the hook may have been
+    // installed to fire at once, see `restore_running`).
+    // SAFETY: `l` is the running thread.
+    unsafe { install_hook(l, budget.slice) };
     if n > budget.max_blocked_fires {
         BLOCKED.with(|b| b.set(0));
         let msg = format!(

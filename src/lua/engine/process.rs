@@ -512,7 +512,7 @@ pub(crate) fn prepare_state(
         let chunk = st.load_shared_chunk(&entry.id_arc, &entry.code)?;
         call_protected(&lua, &chunk)
     })();
-    preempt::set_running(prev);
+    preempt::restore_running(prev);
     r
 }
 

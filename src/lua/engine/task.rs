@@ -86,7 +86,7 @@ pub(crate) unsafe fn resume(lua: &Lua, th: *mut ffi::lua_State, n: c_int) -> mlu
             preempt::set_op_pending(false);
             let mut nres: c_int = 0;
             let status = ffi::lua_resume(th, main, n, &mut nres);
-            preempt::set_running(prev);
+            preempt::restore_running(prev);
             preempt::set_op_pending(false);
             match status {
                 ffi::LUA_YIELD => {
