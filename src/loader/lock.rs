@@ -5,8 +5,10 @@
 //! replaced: `<vendor>/<org>/<module>/`, else `<vendor>/<org>/<module>-<version>.wapp`
 //! (packs are not supported yet: reported), else the legacy `<vendor>/<org>/<module>-<version>/`.
 //! `<vendor>` is `<directories.modules>/vendor` (not doubled). Relative paths resolve
-//! against the lock file's directory. A module that is not installed is an error diagnostic
-//! (this runtime cannot download from the hub).
+//! against the lock file's directory. A module that is not installed is a warning: the project
+//! loads without its entries (this runtime cannot download from the hub, and a lock often pins
+//! modules an app does not use, e.g. `wippy/terminal` beside a locally declared
+//! `terminal.host`); an entry that needs one of its entries fails with an error naming it.
 
 use std::path::{Path, PathBuf};
 
@@ -226,8 +228,9 @@ impl LockFile {
                     module: module_id,
                 });
             } else {
-                diags.push(Diagnostic::error(format!(
-                    "module {}@{} is not installed under {} (install it with the Go tooling or vendor it)",
+                diags.push(Diagnostic::warning(format!(
+                    "module {}@{} is not installed under {}: its entries are not loaded \
+                     (this runtime cannot download from the hub; vendor the module to use it)",
                     m.name,
                     m.version,
                     vendor.display()

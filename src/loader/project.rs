@@ -96,11 +96,15 @@ pub fn load_project(dir: &Path, cfg: &Config, opts: &LoadOptions) -> Result<Proj
     }
     let mut lock = LockFile::load(&lock_path).map_err(|d| ProjectError::Lock(vec![d]))?;
     workspace_replacements(&mut lock, dir, cfg)?;
-    let (paths, missing) = lock.load_paths();
-    if !missing.is_empty() {
-        return Err(ProjectError::Lock(missing));
+    let (paths, problems) = lock.load_paths();
+    if problems.iter().any(Diagnostic::is_error) {
+        return Err(ProjectError::Lock(problems));
+    }
+    for d in &problems {
+        log::warn!(target: "wippy::loader", "{d}");
     }
     let mut project = load_paths(&paths, cfg, opts)?;
+    project.diagnostics.splice(0..0, problems);
     project.lock = Some(lock);
     Ok(project)
 }

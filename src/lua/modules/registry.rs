@@ -156,7 +156,8 @@ impl LuaVersion {
 impl UserData for LuaVersion {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("id", |_, v, ()| Ok(v.id as i64));
-        m.add_method("string", |_, v, ()| Ok(v.id.to_string()));
+        // Upstream formats a version as `v<id>` (`system/registry/version`).
+        m.add_method("string", |_, v, ()| Ok(format!("v{}", v.id)));
         m.add_method("previous", |lua, v, ()| {
             match v.parent.and_then(|p| v.reg.version(p)) {
                 Some(p) => lua

@@ -53,6 +53,7 @@ function M.snapshots()
   for _, e in ipairs(ns) do t.eq(registry.parse_id(e.id).ns, "registry") end
   t.eq(#snap:find({[".ns"] = "registry"}), #ns)
   t.eq(snap:version():id(), registry.current_version():id())
+  t.eq(snap:version():string(), "v" .. snap:version():id(), "upstream's v<id> form")
   local _, err2 = registry.snapshot_at(0)
   t.err(err2, errors.INVALID)
   local _, err3 = registry.snapshot_at(99999)
