@@ -29,6 +29,10 @@ entries:
     kind: process.lua
     source: file://p.lua
     method: probe
+  - name: sort_with_resumes
+    kind: process.lua
+    source: file://p.lua
+    method: sort_with_resumes
 "#;
 
 const P: &str = r#"
@@ -38,6 +42,18 @@ function P.spawn_forever()
 end
 function P.child() end
 function P.probe(x) return x + 1 end
+-- table.sort's comparator is a non-yieldable context; each comparison resumes a coroutine,
+-- so the thread running the comparator regains control ~300 000 times, long after the step
+-- was armed (it runs for tens of milliseconds). About 3M instructions in all: well inside
+-- the non-yieldable budget (10 000 periods of 1 000 instructions).
+function P.sort_with_resumes(n)
+  local tick = coroutine.wrap(function() while true do coroutine.yield() end end)
+  local t = {}
+  for i = 1, n do t[i] = (i * 7919) % n end
+  table.sort(t, function(a, b) tick() return a < b end)
+  for i = 2, n do if t[i - 1] > t[i] then return "unsorted" end end
+  return #t
+end
 return P
 "#;
 
@@ -65,4 +81,18 @@ fn a_spawn_loop_is_preempted() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(loops.iter().all(|p| !app.sys.handle.is_alive(p)));
+}
+
+/// A thread that regains control in an armed step gets a hook firing at once
+/// (`preempt::restore_running`); where it cannot yield, that firing is not one of the
+/// non-yieldable budget's periods (otherwise 10 000 switches inside one C call would raise
+/// "instruction budget exceeded" however few instructions ran).
+#[test]
+fn switch_backs_inside_a_non_yieldable_call_are_not_budget_periods() {
+    let app = App::yaml(INDEX, &[("p.lua", P)]);
+    assert_eq!(
+        app.exec("app:sort_with_resumes", vec![Value::Int(20_000)])
+            .unwrap(),
+        Value::Int(20_000)
+    );
 }

@@ -187,6 +187,9 @@ thread_local! {
     static PREEMPTED: Cell<bool> = const { Cell::new(false) };
     /// Consecutive firings at non-yieldable points.
     static BLOCKED: Cell<u32> = const { Cell::new(0) };
+    /// The hook was installed to fire at once ([`restore_running`]); its first firing at a
+    /// non-yieldable point is not a budget period and is not counted in [`BLOCKED`].
+    static EARLY: Cell<bool> = const { Cell::new(false) };
     /// A callback stored an operation and its trampoline is about to yield the marker: the
     /// hook must not yield in between (the operation may already have queued the task).
     static OP_PENDING: Cell<bool> = const { Cell::new(false) };
@@ -242,6 +245,7 @@ impl StepClock {
             slot.seq.fetch_add(1, SeqCst);
             slot.start.store(now_ns(), SeqCst);
             BLOCKED.with(|b| b.set(0));
+            EARLY.with(|c| c.set(false));
             ARMED_SEQ.with(|c| c.set(0));
             // Store-buffering pair with the watchdog's `PARKED = true; re-read starts`.
             if WATCHDOG_PARKED.load(SeqCst) {
@@ -288,7 +292,9 @@ pub(crate) fn set_running(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
 pub(crate) fn restore_running(prev: *mut ffi::lua_State) {
     RUNNING.with(|c| c.set(prev));
     if !prev.is_null() && ARMED_SEQ.with(Cell::get) != 0 {
-        arm_if_current(prev, SWITCH_BACK_COUNT);
+        if arm_if_current(prev, SWITCH_BACK_COUNT) {
+            EARLY.with(|c| c.set(true));
+        }
     }
 }
 
@@ -296,12 +302,13 @@ pub(crate) fn restore_running(prev: *mut ffi::lua_State) {
 /// instruction. Where the hook cannot yield there it re-installs the normal period.
 const SWITCH_BACK_COUNT: u32 = 1;
 
-/// Install the hook with period `count` on `l` if the armed step is the one running.
+/// Install the hook with period `count` on `l` if the armed step is the one running; true if
+/// it did.
 #[cold]
-fn arm_if_current(l: *mut ffi::lua_State, count: u32) {
+fn arm_if_current(l: *mut ffi::lua_State, count: u32) -> bool {
     let s = SLOT.with(Cell::get);
     if s.is_null() {
-        return;
+        return false;
     }
     // SAFETY: slots are leaked and never freed.
     let slot = unsafe { &*s };
@@ -309,7 +316,9 @@ fn arm_if_current(l: *mut ffi::lua_State, count: u32) {
         // SAFETY: `l` is a live Lua thread about to run (or to continue running) on this OS
         // thread; installing a hook on a thread that is not executing is always allowed.
         unsafe { install_hook(l, count) };
+        return true;
     }
+    false
 }
 
 /// Install the count hook on `l`, firing every `count` instructions.
@@ -558,9 +567,17 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
     if unsafe { ffi::lua_isyieldable(l) } != 0 {
         PREEMPTED.with(|c| c.set(true));
         BLOCKED.with(|b| b.set(0));
+        EARLY.with(|c| c.set(false));
         // SAFETY: yielding from a count hook with no values is allowed by Lua 5.4; this frame
         // holds no values with destructors.
         unsafe { ffi::lua_yield(l, 0) };
+        return;
+    }
+    // Not yieldable here: count the budget in whole periods from now on.
+    // SAFETY: `l` is the running thread.
+    unsafe { install_hook(l, budget.slice) };
+    if EARLY.with(|c| c.replace(false)) {
+        // Installed to fire at once after a switch back (`restore_running`), not a period.
         return;
     }
     let n = BLOCKED.with(|b| {
@@ -568,10 +585,6 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
         b.set(n);
         n
     });
-    // Not yieldable here: count the budget in whole periods (the hook may have been
-    // installed to fire at once, see `restore_running`).
-    // SAFETY: `l` is the running thread.
-    unsafe { install_hook(l, budget.slice) };
     if n > budget.max_blocked_fires {
         BLOCKED.with(|b| b.set(0));
         let msg = format!(
