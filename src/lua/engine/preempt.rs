@@ -291,10 +291,9 @@ pub(crate) fn set_running(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
 #[inline]
 pub(crate) fn restore_running(prev: *mut ffi::lua_State) {
     RUNNING.with(|c| c.set(prev));
-    if !prev.is_null() && ARMED_SEQ.with(Cell::get) != 0 {
-        if arm_if_current(prev, SWITCH_BACK_COUNT) {
-            EARLY.with(|c| c.set(true));
-        }
+    if !prev.is_null() && ARMED_SEQ.with(Cell::get) != 0 && arm_if_current(prev, SWITCH_BACK_COUNT)
+    {
+        EARLY.with(|c| c.set(true));
     }
 }
 
