@@ -130,3 +130,86 @@ fn app_data_of_several_types() {
     assert_eq!(&*lua.app_data_ref::<String>().unwrap(), "xy");
     assert!(lua.app_data_ref::<u64>().is_none());
 }
+
+/// The reference thread starts with a small stack (7 references, PATCHES.md §7) and grows
+/// as stock mlua's does: hold many references at once, read them all back, release them
+/// and reuse the freed slots.
+#[test]
+fn many_references_grow_the_reference_thread() {
+    let lua = Lua::new();
+    let mut held = Vec::new();
+    for i in 0..1000 {
+        let t = lua.create_table().unwrap();
+        t.set("i", i).unwrap();
+        held.push(t);
+    }
+    for (i, t) in held.iter().enumerate() {
+        assert_eq!(t.get::<usize>("i").unwrap(), i);
+    }
+    // Free every other slot, then fill the holes.
+    let mut kept: Vec<_> = held.into_iter().step_by(2).collect();
+    for i in 0..600 {
+        let f = lua
+            .load(format!("return function() return {i} end"))
+            .eval::<mlua::Function>()
+            .unwrap();
+        kept.push(lua.create_table_from([(1, f)]).unwrap());
+    }
+    for (i, t) in kept.iter().skip(500).enumerate() {
+        let f: mlua::Function = t.get(1).unwrap();
+        assert_eq!(f.call::<usize>(()).unwrap(), i);
+    }
+    for (i, t) in kept.iter().take(500).enumerate() {
+        assert_eq!(t.get::<usize>("i").unwrap(), 2 * i);
+    }
+}
+
+#[derive(Debug)]
+struct Other;
+
+struct Label<'a>(&'a String);
+
+impl UserData for Other {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("name", |_, _, ()| Ok("other"));
+    }
+}
+
+/// The userdata type cache holds only static types (PATCHES.md §6): alternate two static
+/// types and a scoped (non-static) userdata, so every lookup path is taken, and check each
+/// value still reports its own type.
+#[test]
+fn userdata_type_checks_across_static_and_scoped_types() {
+    let lua = Lua::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = lua.create_userdata(Counted(drops.clone())).unwrap();
+    let b = lua.create_userdata(Other).unwrap();
+    lua.globals().set("a", &a).unwrap();
+    lua.globals().set("b", &b).unwrap();
+    let label = String::from("scoped");
+    lua.scope(|scope| {
+        // A non-static type: its metatable is registered without a `TypeId`.
+        let s = scope.create_any_userdata(Label(&label), |reg| {
+            reg.add_method("label", |_, this, ()| Ok(this.0.clone()));
+        })?;
+        lua.globals().set("s", &s)?;
+        for _ in 0..3 {
+            assert_eq!(lua.load("return a:hello()").eval::<String>()?, "hi");
+            assert_eq!(lua.load("return s:label()").eval::<String>()?, "scoped");
+            assert_eq!(lua.load("return b:name()").eval::<String>()?, "other");
+            assert_eq!(lua.load("return s:label()").eval::<String>()?, "scoped");
+            assert!(a.borrow::<Counted>().is_ok());
+            assert!(a.borrow::<Other>().is_err());
+            assert!(b.borrow::<Counted>().is_err());
+            assert!(s.borrow::<Counted>().is_err());
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(b.borrow::<Other>().is_ok());
+    drop((a, b));
+    lua.globals().set("a", mlua::Nil).unwrap();
+    lua.gc_collect().unwrap();
+    lua.gc_collect().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}

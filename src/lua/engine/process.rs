@@ -53,42 +53,65 @@ use crate::system::process_manager::context_of;
 /// Preemptions after which a process is reported (warning with PID and traceback) as a likely
 /// runaway: ≈ 1 s of CPU at the default 500 µs slice. A single preemption is normal for
 /// CPU-heavy work with short slices and is only logged at debug level.
-const RUNAWAY_REPORT_AFTER: u64 = 2000;
+const RUNAWAY_REPORT_AFTER: u32 = 2000;
 
+/// What a [`LuaProcess`] keeps beside its state and core, boxed (see `LuaProcess::mode`).
 enum Mode {
-    Process {
-        entry_id: String,
-    },
-    Function {
-        pool: Arc<FnPool>,
-        /// Boxed, like `req`: a worker (its Lua state, core and spare thread) is ~200 bytes.
-        worker: Option<Box<Worker>>,
-        /// Boxed: every `LuaProcess` is as large as its largest mode, and processes (which
-        /// stay alive, idle, by the million) have no request.
-        req: Option<Box<CallRequest>>,
-        reply: ReplySlot,
-        /// `init` ran (a call dropped before it leaves its result to the spawner).
-        inited: bool,
-    },
+    /// A process before its `init`.
+    Start(ProcessStart),
+    /// A function call.
+    Call(FnCall),
+}
+
+/// The call of a `mode`, if it is a function call.
+fn call_of(mode: &mut Option<Box<Mode>>) -> Option<&mut FnCall> {
+    match mode.as_deref_mut() {
+        Some(Mode::Call(call)) => Some(call),
+        _ => None,
+    }
+}
+
+/// What a process needs until its `init`.
+struct ProcessStart {
+    entry_id: String,
+    /// Carried over from the process this one upgrades: undelivered mailbox and trap_links.
+    inherit: Option<(std::collections::VecDeque<wippy_rt::Package>, bool)>,
+}
+
+/// The parts of a function call (see [`Mode::Call`]).
+struct FnCall {
+    pool: Arc<FnPool>,
+    /// Boxed, like `req`: a worker (its Lua state, core and spare thread) is ~200 bytes and
+    /// goes back to the pool on its own.
+    worker: Option<Box<Worker>>,
+    req: Option<Box<CallRequest>>,
+    reply: ReplySlot,
+    /// `init` ran (a call dropped before it leaves its result to the spawner).
+    inited: bool,
+    /// The call's result, delivered to the caller on `close`.
+    outcome: Option<Result<Value, Error>>,
+    /// Operations asked for during the inline first step, which has no [`ProcessCx`] to
+    /// start them with: applied at the start of the first scheduled step.
+    deferred: Vec<(u32, Op)>,
+    /// The main thread after it returned: handed back to the worker for the next call (a
+    /// finished Lua thread is reset instead of allocating a new one).
+    spare: Option<mlua::Thread>,
 }
 
 /// A Lua process or function call (see the module docs).
+///
+/// Layout: an idle process keeps this box for its life, so everything only a function call
+/// or a starting process needs lives behind one optional box, `mode` (the whole struct is
+/// 128 bytes, exactly a mimalloc size class; it was 296).
 pub struct LuaProcess {
     engine: Arc<Engine>,
-    mode: Mode,
+    /// `Call` for a function call (for its life); `Start` for a process until its `init`,
+    /// then `None` — a running process pays 8 bytes for what it needed only to start.
+    mode: Option<Box<Mode>>,
     st: Option<LuaState>,
     core: Option<CoreBox>,
-    outcome: Option<Result<Value, Error>>,
-    preemptions: u64,
+    preemptions: u32,
     closed: bool,
-    /// Carried over from the process this one upgrades: undelivered mailbox and trap_links.
-    inherit: Option<(std::collections::VecDeque<wippy_rt::Package>, bool)>,
-    /// Operations asked for during an inline first step, which has no [`ProcessCx`] to
-    /// start them with: applied at the start of the first scheduled step.
-    deferred: Vec<(u32, Op)>,
-    /// A function call's main thread after it returned: handed back to the worker for the
-    /// next call (a finished Lua thread is reset instead of allocating a new one).
-    spare: Option<mlua::Thread>,
 }
 
 impl LuaProcess {
@@ -96,17 +119,14 @@ impl LuaProcess {
     pub(crate) fn process(engine: Arc<Engine>, entry_id: &str) -> LuaProcess {
         LuaProcess {
             engine,
-            mode: Mode::Process {
+            mode: Some(Box::new(Mode::Start(ProcessStart {
                 entry_id: entry_id.to_string(),
-            },
+                inherit: None,
+            }))),
             st: None,
             core: None,
-            outcome: None,
             preemptions: 0,
             closed: false,
-            inherit: None,
-            deferred: Vec::new(),
-            spare: None,
         }
     }
 
@@ -120,31 +140,31 @@ impl LuaProcess {
     ) -> LuaProcess {
         LuaProcess {
             engine,
-            mode: Mode::Function {
+            mode: Some(Box::new(Mode::Call(FnCall {
                 pool,
                 worker: Some(Box::new(worker)),
                 req: Some(Box::new(req)),
                 reply,
                 inited: false,
-            },
+                outcome: None,
+                deferred: Vec::new(),
+                spare: None,
+            }))),
             st: None,
             core: None,
-            outcome: None,
             preemptions: 0,
             closed: false,
-            inherit: None,
-            deferred: Vec::new(),
-            spare: None,
         }
     }
 
     fn init_process(
         &mut self,
         cx: &mut ProcessCx<'_>,
-        entry_id: &str,
+        start: ProcessStart,
         method: &str,
         input: Vec<Value>,
     ) -> Result<(), Error> {
+        let entry_id = start.entry_id.as_str();
         let entry = self.engine.code.get(entry_id).ok_or_else(|| {
             Error::new(Kind::NOT_FOUND, format!("factory not found: {entry_id}"))
                 .with_detail("id", entry_id)
@@ -161,7 +181,7 @@ impl LuaProcess {
             Arc::new(context_of(cx.options())),
         ));
         core.borrow_mut().terminal = super::modules::io::terminal_for(&self.engine, cx);
-        if let Some((mailbox, trap)) = self.inherit.take() {
+        if let Some((mailbox, trap)) = start.inherit {
             let mut c = core.borrow_mut();
             c.trap_links = trap;
             mailbox::inherit(&mut c, mailbox);
@@ -188,16 +208,17 @@ impl LuaProcess {
     }
 
     fn init_function(&mut self, cx: &mut ProcessCx<'_>) -> Result<(), Error> {
-        let Mode::Function {
+        let Some(call) = call_of(&mut self.mode) else {
+            unreachable!("init_function on a process");
+        };
+        let FnCall {
             pool,
             worker,
             req,
             inited,
+            outcome,
             ..
-        } = &mut self.mode
-        else {
-            unreachable!("init_function on a process");
-        };
+        } = call;
         *inited = true;
         let req = req.take().map(|r| *r).unwrap_or_default();
         let w = worker.as_mut().expect("function call without a worker");
@@ -234,16 +255,16 @@ impl LuaProcess {
         };
         self.core = Some(core);
         if let Err(e) = &r {
-            self.outcome = Some(Err(e.clone()));
+            *outcome = Some(Err(e.clone()));
         }
         r
     }
 
     /// The pool of a function call.
     pub(crate) fn call_pool(&self) -> Option<&Arc<FnPool>> {
-        match &self.mode {
-            Mode::Function { pool, .. } => Some(pool),
-            Mode::Process { .. } => None,
+        match self.mode.as_deref() {
+            Some(Mode::Call(call)) => Some(&call.pool),
+            _ => None,
         }
     }
 
@@ -256,15 +277,16 @@ impl LuaProcess {
             engine,
             mode,
             core,
-            outcome,
             preemptions,
+            ..
+        } = self;
+        let FnCall {
+            worker,
+            outcome,
             deferred,
             spare,
             ..
-        } = self;
-        let Mode::Function { worker, .. } = mode else {
-            return None;
-        };
+        } = call_of(mode)?;
         let lua = worker.as_ref()?.state.lua();
         let core = core.as_ref()?;
         let _enter = Enter::new(core.cell());
@@ -284,13 +306,15 @@ impl LuaProcess {
 
     /// Deliver the recorded outcome to a function caller and return the worker.
     fn finish_function(&mut self) {
-        let Mode::Function {
+        let Some(FnCall {
             pool,
             worker,
             reply,
             inited,
+            outcome,
+            spare,
             ..
-        } = &mut self.mode
+        }) = call_of(&mut self.mode)
         else {
             return;
         };
@@ -299,14 +323,13 @@ impl LuaProcess {
             pool.finish(worker.take().map(|w| *w), true);
             return;
         }
-        let outcome = self
-            .outcome
+        let outcome = outcome
             .take()
             .unwrap_or_else(|| Err(Error::internal("process terminated")));
         let healthy = !matches!(&outcome, Err(e) if e.message() == "process terminated");
         fnpool::deliver(reply, outcome);
         if let Some(w) = worker.as_mut() {
-            w.spare = self.spare.take();
+            w.spare = spare.take();
         }
         pool.finish(worker.take().map(|w| *w), healthy);
     }
@@ -319,7 +342,7 @@ fn run(
     core: &CoreBox,
     mut cx: Option<&mut ProcessCx<'_>>,
     out: Option<&mut StepOutput>,
-    preemptions: &mut u64,
+    preemptions: &mut u32,
     deferred: &mut Vec<(u32, Op)>,
 ) -> Result<Flow, Error> {
     let cell = core.cell();
@@ -774,24 +797,26 @@ fn complete(lua: &Lua, c: &mut Core, tag: u64, result: Result<Value, Error>) -> 
 /// and coroutines of the old code end with it.
 fn upgraded(
     engine: &Arc<Engine>,
-    mode: &Mode,
+    is_call: bool,
     core: &CoreBox,
 ) -> Result<(LuaProcess, String, Vec<Value>), Error> {
-    let Mode::Process { entry_id } = mode else {
+    if is_call {
         return Err(Error::internal("upgrade: only processes can be upgraded"));
-    };
+    }
     let mut c = core.borrow_mut();
     let (source, input) = c.upgrade.take().unwrap_or((None, Vec::new()));
     let source = source
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| entry_id.clone());
+        .unwrap_or_else(|| c.entry.id.clone());
     let entry = engine
         .code
         .get(&source)
         .filter(|e| e.kind == super::code::LuaKind::Process)
         .ok_or_else(|| Error::internal(format!("upgrade: no factory: {source}")))?;
     let mut next = LuaProcess::process(engine.clone(), &source);
-    next.inherit = Some((mailbox::take_all(&mut c), c.trap_links));
+    if let Some(Mode::Start(start)) = next.mode.as_deref_mut() {
+        start.inherit = Some((mailbox::take_all(&mut c), c.trap_links));
+    }
     Ok((next, entry.method.clone(), input))
 }
 
@@ -807,12 +832,13 @@ impl Process for LuaProcess {
         method: &str,
         input: Vec<Value>,
     ) -> Result<(), Error> {
-        match &self.mode {
-            Mode::Process { entry_id } => {
-                let id = entry_id.clone();
-                self.init_process(cx, &id, method, input)
+        match self.mode.take().map(|m| *m) {
+            Some(Mode::Start(start)) => self.init_process(cx, start, method, input),
+            Some(call @ Mode::Call(_)) => {
+                self.mode = Some(Box::new(call));
+                self.init_function(cx)
             }
-            Mode::Function { .. } => self.init_function(cx),
+            None => Err(Error::internal("init ran twice")),
         }
     }
 
@@ -827,15 +853,21 @@ impl Process for LuaProcess {
             mode,
             st,
             core,
-            outcome,
             preemptions,
-            deferred,
-            spare,
             ..
         } = self;
-        let state = match mode {
-            Mode::Process { .. } => st.as_ref().expect("process state after init"),
-            Mode::Function { worker, .. } => &worker.as_ref().expect("worker after init").state,
+        // A process never defers (it always has a context); an empty `Vec` allocates nothing.
+        let mut no_deferred = Vec::new();
+        let mut call = call_of(mode);
+        let is_call = call.is_some();
+        let (state, deferred) = match &mut call {
+            None => (
+                st.as_ref().expect("process state after init"),
+                &mut no_deferred,
+            ),
+            Some(FnCall {
+                worker, deferred, ..
+            }) => (&worker.as_ref().expect("worker after init").state, deferred),
         };
         let lua = state.lua();
         let core = core.as_ref().expect("core after init");
@@ -866,11 +898,11 @@ impl Process for LuaProcess {
             deferred,
         ) {
             Ok(Flow::Done(result)) => {
-                if let Mode::Function { .. } = mode {
-                    *spare = main_thread(core);
-                }
                 let result = result.map_err(|e| errors::normalize_boundary(&e));
-                *outcome = Some(result.clone());
+                if let Some(call) = call {
+                    call.spare = main_thread(core);
+                    call.outcome = Some(result.clone());
+                }
                 out.finish(result);
                 Ok(())
             }
@@ -879,7 +911,7 @@ impl Process for LuaProcess {
                 Ok(())
             }
             Ok(Flow::Upgrade) => {
-                let (next, method, input) = upgraded(engine, mode, core)?;
+                let (next, method, input) = upgraded(engine, is_call, core)?;
                 out.upgrade(Box::new(next), method, input);
                 Ok(())
             }
@@ -891,7 +923,9 @@ impl Process for LuaProcess {
             }
             Err(e) => {
                 let e = errors::normalize_boundary(&e);
-                *outcome = Some(Err(e.clone()));
+                if let Some(call) = call {
+                    call.outcome = Some(Err(e.clone()));
+                }
                 Err(e)
             }
         }
@@ -903,9 +937,8 @@ impl Process for LuaProcess {
         }
         self.closed = true;
         if let Some(core) = self.core.take() {
-            if let Mode::Function {
-                worker: Some(w), ..
-            } = &mut self.mode
+            if let Some(call) = call_of(&mut self.mode)
+                && let Some(w) = &mut call.worker
             {
                 // Torn down in place and kept by the worker for its next call.
                 {
@@ -924,13 +957,10 @@ impl Process for LuaProcess {
                 c.teardown();
             }
         }
-        match &mut self.mode {
-            Mode::Process { .. } => {
-                if let Some(st) = self.st.take() {
-                    self.engine.factory.release(st);
-                }
-            }
-            Mode::Function { .. } => self.finish_function(),
+        if call_of(&mut self.mode).is_some() {
+            self.finish_function();
+        } else if let Some(st) = self.st.take() {
+            self.engine.factory.release(st);
         }
     }
 }
@@ -944,3 +974,6 @@ impl Drop for LuaProcess {
         }
     }
 }
+
+// An idle process keeps its `LuaProcess` for life: keep it within mimalloc's 128-byte class.
+const _: () = assert!(std::mem::size_of::<LuaProcess>() <= 128);

@@ -67,15 +67,32 @@ static void save (LexState *ls, int c) {
 }
 
 
+/*
+** wippy: reserved words are not interned (and fixed) in every state; the lexer
+** recognizes them by their text ('reservedword'), so a state that never parses source
+** (it loads precompiled chunks) does not pay ~700 bytes for them. See PATCHES.md section 8.
+*/
 void luaX_init (lua_State *L) {
-  int i;
   TString *e = luaS_newliteral(L, LUA_ENV);  /* create env name */
   luaC_fix(L, obj2gco(e));  /* never collect this name */
-  for (i=0; i<NUM_RESERVED; i++) {
-    TString *ts = luaS_new(L, luaX_tokens[i]);
-    luaC_fix(L, obj2gco(ts));  /* reserved words are never collected */
-    ts->extra = cast_byte(i+1);  /* reserved word */
+}
+
+
+/*
+** wippy: 1 + the index in 'luaX_tokens' of the reserved word spelled by the 'l'
+** characters at 's', or 0 if they spell none. Reserved words are 2 to 8 characters long;
+** most names fail on the length or the first character.
+*/
+static int reservedword (const char *s, size_t l) {
+  int i;
+  if (l < 2 || l > 8)
+    return 0;
+  for (i = 0; i < NUM_RESERVED; i++) {
+    const char *w = luaX_tokens[i];
+    if (w[0] == s[0] && strlen(w) == l && memcmp(w, s, l) == 0)
+      return i + 1;
   }
+  return 0;
 }
 
 
@@ -539,17 +556,17 @@ static int llex (LexState *ls, SemInfo *seminfo) {
       default: {
         if (lislalpha(ls->current)) {  /* identifier or reserved word? */
           TString *ts;
+          int r;
           do {
             save_and_next(ls);
           } while (lislalnum(ls->current));
+          r = reservedword(luaZ_buffer(ls->buff), luaZ_bufflen(ls->buff));
+          if (r > 0)  /* reserved word? (wippy: by its text) */
+            return r - 1 + FIRST_RESERVED;
           ts = luaX_newstring(ls, luaZ_buffer(ls->buff),
                                   luaZ_bufflen(ls->buff));
           seminfo->ts = ts;
-          if (isreserved(ts))  /* reserved word? */
-            return ts->extra - 1 + FIRST_RESERVED;
-          else {
-            return TK_NAME;
-          }
+          return TK_NAME;
         }
         else {  /* single-char tokens ('+', '*', '%', '{', '}', ...) */
           int c = ls->current;

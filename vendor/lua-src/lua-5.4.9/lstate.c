@@ -182,15 +182,20 @@ LUAI_FUNC void luaE_incCstack (lua_State *L) {
 }
 
 
-static void stack_init (lua_State *L1, lua_State *L) {
+/*
+** wippy: 'size' slots (plus EXTRA_STACK) instead of always BASIC_STACK_SIZE; the base
+** frame's top is capped at the stack's last slot when the stack is smaller than
+** LUA_MINSTACK + 1 (see 'lua_newthreadsized').
+*/
+static void stack_init (lua_State *L1, lua_State *L, int size) {
   int i; CallInfo *ci;
   /* initialize stack array */
-  L1->stack.p = luaM_newvector(L, BASIC_STACK_SIZE + EXTRA_STACK, StackValue);
+  L1->stack.p = luaM_newvector(L, size + EXTRA_STACK, StackValue);
   L1->tbclist.p = L1->stack.p;
-  for (i = 0; i < BASIC_STACK_SIZE + EXTRA_STACK; i++)
+  for (i = 0; i < size + EXTRA_STACK; i++)
     setnilvalue(s2v(L1->stack.p + i));  /* erase new stack */
   L1->top.p = L1->stack.p;
-  L1->stack_last.p = L1->stack.p + BASIC_STACK_SIZE;
+  L1->stack_last.p = L1->stack.p + size;
   /* initialize first ci */
   ci = &L1->base_ci;
   ci->next = ci->previous = NULL;
@@ -200,7 +205,7 @@ static void stack_init (lua_State *L1, lua_State *L) {
   ci->nresults = 0;
   setnilvalue(s2v(L1->top.p));  /* 'function' entry for this 'ci' */
   L1->top.p++;
-  ci->top.p = L1->top.p + LUA_MINSTACK;
+  ci->top.p = L1->top.p + (size >= LUA_MINSTACK ? LUA_MINSTACK : size - 1);
   L1->ci = ci;
 }
 
@@ -236,7 +241,7 @@ static void init_registry (lua_State *L, global_State *g) {
 static void f_luaopen (lua_State *L, void *ud) {
   global_State *g = G(L);
   UNUSED(ud);
-  stack_init(L, L);  /* init stack */
+  stack_init(L, L, BASIC_STACK_SIZE);  /* init stack */
   init_registry(L, g);
   luaS_init(L);
   luaT_init(L);
@@ -290,7 +295,19 @@ static void close_state (lua_State *L) {
 }
 
 
+/*
+** wippy: a thread whose stack starts with 'size' slots (at least 2) instead of
+** BASIC_STACK_SIZE. For threads that only hold values and never run code, such as
+** mlua's reference thread: its frame top starts at min(1 + LUA_MINSTACK, size), so a
+** caller must 'lua_checkstack' before pushing more than 'size - 1' values (the stack
+** then grows as usual). 'lua_newthread' is 'lua_newthreadsized(L, BASIC_STACK_SIZE)'.
+*/
 LUA_API lua_State *lua_newthread (lua_State *L) {
+  return lua_newthreadsized(L, BASIC_STACK_SIZE);
+}
+
+
+LUA_API lua_State *lua_newthreadsized (lua_State *L, int size) {
   global_State *g = G(L);
   GCObject *o;
   lua_State *L1;
@@ -311,7 +328,8 @@ LUA_API lua_State *lua_newthread (lua_State *L) {
   memcpy(lua_getextraspace(L1), lua_getextraspace(g->mainthread),
          LUA_EXTRASPACE);
   luai_userstatethread(L, L1);
-  stack_init(L1, L);  /* init stack */
+  api_check(L, size >= 2, "thread stack too small");
+  stack_init(L1, L, size);  /* init stack */
   lua_unlock(L);
   return L1;
 }

@@ -163,6 +163,8 @@ extern const char lua_ident[];
 LUA_API lua_State *(lua_newstate) (lua_Alloc f, void *ud);
 LUA_API void       (lua_close) (lua_State *L);
 LUA_API lua_State *(lua_newthread) (lua_State *L);
+/* wippy: a thread with a stack of 'size' slots (see lstate.c) */
+LUA_API lua_State *(lua_newthreadsized) (lua_State *L, int size);
 LUA_API int        (lua_closethread) (lua_State *L, lua_State *from);
 LUA_API int        (lua_resetthread) (lua_State *L);  /* Deprecated! */
 

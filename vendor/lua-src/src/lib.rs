@@ -201,6 +201,10 @@ impl Build {
             config.define("STRCACHE_N", "13");
             config.define("STRCACHE_M", "1");
             config.define("BASIC_STACK_SIZE", "LUA_MINSTACK");
+            // An idle process's state interns fewer than 64 strings since the reserved
+            // words are no longer interned (PATCHES.md §8): 64 buckets (512 B) suffice; a
+            // state that interns more doubles the table as stock Lua does.
+            config.define("MINSTRTABSIZE", "64");
         }
 
         #[cfg(feature = "ucid")]

@@ -31,16 +31,57 @@ static EXTRA_REGISTRY_KEY: u8 = 0;
 
 const REF_STACK_RESERVE: c_int = 3;
 
+// wippy: the reference thread's first stack, in slots (Lua adds 5 `EXTRA_STACK` slots): 11 + 5
+// slots of 16 bytes are 256 bytes, a mimalloc size class (a stock thread's 20 + 5 took the
+// 448-byte class). Slot 0 is the thread's base frame, so 7 references fit before the first
+// growth (`REF_STACK_RESERVE` slots stay free to move values in and out); an idle Lua process
+// holds fewer.
+const REF_THREAD_STACK: c_int = 11;
+
+unsafe extern "C-unwind" {
+    // wippy: patched Lua (vendor/lua-src PATCHES.md §7)
+    fn lua_newthreadsized(state: *mut ffi::lua_State, size: c_int) -> *mut ffi::lua_State;
+}
+
+/// wippy: a hash map that allocates its table (and its 32-byte header) on first insert. Most
+/// states never register a userdata type, and every Lua process owns a state.
+pub(crate) struct LazyMap<K, V>(Option<Box<FxHashMap<K, V>>>);
+
+impl<K, V> Default for LazyMap<K, V> {
+    fn default() -> Self {
+        LazyMap(None)
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> LazyMap<K, V> {
+    #[inline]
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        self.0.as_ref()?.get(key)
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.0.get_or_insert_with(Default::default).insert(key, value)
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        self.0.as_mut()?.remove(key)
+    }
+}
+
 /// Data associated with the Lua state.
 pub(crate) struct ExtraData {
     pub(super) lua: MaybeUninit<Lua>,
     pub(super) weak: MaybeUninit<WeakLua>,
     pub(super) owned: bool,
 
-    pub(super) pending_userdata_reg: FxHashMap<TypeId, RawUserDataRegistry>,
-    pub(super) registered_userdata_t: FxHashMap<TypeId, c_int>,
-    pub(super) registered_userdata_mt: FxHashMap<*const c_void, Option<TypeId>>,
-    pub(super) last_checked_userdata_mt: (*const c_void, Option<TypeId>),
+    // wippy: maps allocated on first insert (8 bytes each instead of 32 in every state)
+    pub(super) pending_userdata_reg: LazyMap<TypeId, RawUserDataRegistry>,
+    pub(super) registered_userdata_t: LazyMap<TypeId, c_int>,
+    pub(super) registered_userdata_mt: LazyMap<*const c_void, Option<TypeId>>,
+    // wippy: the metatable last found to belong to a static type, and that type (null: none)
+    pub(super) last_checked_userdata_mt: (*const c_void, TypeId),
 
     // When Lua instance dropped, setting `None` would prevent collecting `RegistryKey`s
     pub(super) registry_unref_list: Arc<Mutex<Option<Vec<c_int>>>>,
@@ -137,7 +178,7 @@ impl ExtraData {
         // from being garbage collected.
         let ref_thread = mlua_expect!(
             protect_lua!(state, 0, 0, |state| {
-                let thread = ffi::lua_newthread(state);
+                let thread = lua_newthreadsized(state, REF_THREAD_STACK);
                 ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
                 thread
             }),
@@ -167,10 +208,10 @@ impl ExtraData {
             lua: MaybeUninit::uninit(),
             weak: MaybeUninit::uninit(),
             owned,
-            pending_userdata_reg: FxHashMap::default(),
-            registered_userdata_t: FxHashMap::default(),
-            registered_userdata_mt: FxHashMap::default(),
-            last_checked_userdata_mt: (ptr::null(), None),
+            pending_userdata_reg: LazyMap::default(),
+            registered_userdata_t: LazyMap::default(),
+            registered_userdata_mt: LazyMap::default(),
+            last_checked_userdata_mt: (ptr::null(), TypeId::of::<()>()),
             registry_unref_list: Arc::new(Mutex::new(Some(Vec::new()))),
             app_data: AppData::default(),
             app_data_priv: AppData::default(),
@@ -183,7 +224,7 @@ impl ExtraData {
             skip_memory_check: false,
             ref_thread,
             // We need some reserved stack space to move values in and out of the ref stack.
-            ref_stack_size: ffi::LUA_MINSTACK - REF_STACK_RESERVE,
+            ref_stack_size: REF_THREAD_STACK - 1 - REF_STACK_RESERVE,
             ref_stack_top: ffi::lua_gettop(ref_thread),
             ref_free: Vec::new(),
             // wippy: grown on demand (a 64-slot reservation cost 256 B in every state)
@@ -344,3 +385,8 @@ impl ExtraData {
         args.1 && ffi::lua_checkstack(state, amount) != 0
     }
 }
+
+// wippy: every state allocates one `ExtraData` (behind `XRc`, 16 more bytes): keep the block
+// within mimalloc's 320-byte size class (it was 368 + 16, in the 448 class).
+#[cfg(all(feature = "lua54", feature = "send", not(feature = "async")))]
+const _: () = assert!(std::mem::size_of::<ExtraData>() <= 304);

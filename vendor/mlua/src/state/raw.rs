@@ -1349,7 +1349,7 @@ impl RawLua {
     pub(crate) unsafe fn register_userdata_metatable(&self, mt_ptr: *const c_void, type_id: Option<TypeId>) {
         (*self.extra.get()).registered_userdata_mt.insert(mt_ptr, type_id);
         if (*self.extra.get()).last_checked_userdata_mt.0 == mt_ptr {
-            (*self.extra.get()).last_checked_userdata_mt = (ptr::null(), None);
+            (*self.extra.get()).last_checked_userdata_mt = (ptr::null(), TypeId::of::<()>());
         }
     }
 
@@ -1357,7 +1357,7 @@ impl RawLua {
     pub(crate) unsafe fn deregister_userdata_metatable(&self, mt_ptr: *const c_void) {
         (*self.extra.get()).registered_userdata_mt.remove(&mt_ptr);
         if (*self.extra.get()).last_checked_userdata_mt.0 == mt_ptr {
-            (*self.extra.get()).last_checked_userdata_mt = (ptr::null(), None);
+            (*self.extra.get()).last_checked_userdata_mt = (ptr::null(), TypeId::of::<()>());
         }
     }
 
@@ -1403,7 +1403,7 @@ impl RawLua {
         // Fast path to skip looking up the metatable in the map
         let (last_mt, last_type_id) = (*self.extra.get()).last_checked_userdata_mt;
         if last_mt == mt_ptr {
-            return Ok(last_type_id);
+            return Ok(Some(last_type_id));
         }
 
         self.get_userdata_type_id_uncached(mt_ptr)
@@ -1415,10 +1415,13 @@ impl RawLua {
             Some(&type_id) if type_id == Some(TypeId::of::<DestructedUserdata>()) => {
                 Err(Error::UserDataDestructed)
             }
-            Some(&type_id) => {
+            // wippy: only static types are cached (the cache holds a `TypeId`, not an
+            // `Option`, which keeps `ExtraData` 8 bytes smaller); non-static ones take the map
+            Some(&Some(type_id)) => {
                 (*self.extra.get()).last_checked_userdata_mt = (mt_ptr, type_id);
-                Ok(type_id)
+                Ok(Some(type_id))
             }
+            Some(&None) => Ok(None),
             None => Err(Error::UserDataTypeMismatch),
         }
     }
