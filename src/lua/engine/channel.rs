@@ -1301,11 +1301,18 @@ pub(crate) unsafe fn hand_off(
     // built there when it resumes (inside its `lua_resume`: no protected call of its own).
     let v = match v {
         Delivery::Message(d) if w.lazy && w.select.is_none() => match core.tasks.get_mut(w.task) {
-            Some(t) if t.lazy.is_none() => {
-                t.lazy = Some(d);
-                Delivery::Lazy
-            }
-            _ => Delivery::Message(d),
+            Some(t) => match &mut t.lazy {
+                Some(slot) if slot.is_some() => Delivery::Message(d),
+                Some(slot) => {
+                    **slot = Some(d);
+                    Delivery::Lazy
+                }
+                slot @ None => {
+                    *slot = Some(Box::new(Some(d)));
+                    Delivery::Lazy
+                }
+            },
+            None => Delivery::Message(d),
         },
         v => v,
     };

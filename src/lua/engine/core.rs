@@ -62,8 +62,10 @@ pub(crate) struct Task {
     /// `nil, "send on closed channel"`.
     pub send_closed: bool,
     /// A message handed to this task's blocked receive, to be built when it resumes
-    /// ([`super::message::build_lazy`]); its resume values hold the lazy mark meanwhile.
-    pub lazy: Option<super::message::MessageData>,
+    /// ([`super::message::build_lazy`]); its resume values hold the lazy mark meanwhile. The
+    /// box is allocated on the first such message and kept for the next ones (a task that
+    /// never receives one pays 8 bytes, not the data's 64).
+    pub lazy: Option<Box<Option<super::message::MessageData>>>,
 }
 
 /// What a suspended task is waiting for, after its callback returned the yield marker.

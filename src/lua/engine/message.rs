@@ -373,7 +373,7 @@ pub(crate) unsafe fn build_lazy(l: *mut ffi::lua_State, idx: c_int) -> c_int {
         let cur = c.current;
         c.tasks
             .get(cur)
-            .and_then(|t| t.lazy.as_ref())
+            .and_then(|t| t.lazy.as_deref()?.as_ref())
             .map(|d| (layout(d), d.ctor))
     });
     let ((plain, size), ctor) = match found {
@@ -404,7 +404,9 @@ pub(crate) unsafe fn build_lazy(l: *mut ffi::lua_State, idx: c_int) -> c_int {
         ffi::lua_remove(l, -2);
         let data = with_core(|c| {
             let cur = c.current;
-            c.tasks.get_mut(cur).and_then(|t| t.lazy.take())
+            c.tasks
+                .get_mut(cur)
+                .and_then(|t| t.lazy.as_deref_mut()?.take())
         });
         let Ok(Some(mut d)) = data else {
             lazy_invariant_broken()
