@@ -23,6 +23,14 @@
 //! engine would resume it at once, with no delivery in between, so the order is the same.
 //! A receive on a subscription channel with an empty buffer takes the oldest message of the
 //! subscription's backlog (`mailbox::pull`, decision 0081) unless other receivers wait.
+//! A blocked plain receive yields with a continuation ([`receive_k`]); the engine's delivery
+//! of a message to it ([`hand_off`]) parks the message data in the task and passes a mark the
+//! continuation replaces by the built Message (decision 0127, see `message.rs`). Only
+//! waiters registered where a yield is possible take that path, so the mark never reaches a
+//! frame without the continuation.
+//!
+//! The type check of `self` ([`check_ud`]) reads a tag in the metatable's array part instead
+//! of looking the metatable up in the registry.
 //!
 //! # Semantics (from the original `engine/channel.go`)
 //! Tasks are woken in upstream order: the task performing an operation is queued *before* the
@@ -51,7 +59,7 @@ use std::ptr;
 
 use mlua::{AnyUserData, Lua, Value as LuaValue, ffi};
 
-use super::core::{Core, CoreError, Op, SelectOp, TaskId, with_core};
+use super::core::{Core, CoreError, Op, SelectOp, TaskId, exec_unlocked, with_core};
 use super::mailbox;
 use super::rawapi::raise_owned;
 use super::yields::mark;
@@ -73,6 +81,9 @@ struct Waiter {
     th: *mut ffi::lua_State,
     /// `(select id, case index)` for select waiters.
     select: Option<(u32, u16)>,
+    /// A plain receive that yielded with [`receive_k`], so a delivered message may be left
+    /// for it to build ([`hand_off`]).
+    lazy: bool,
 }
 
 /// The block of a channel userdata.
@@ -129,7 +140,10 @@ unsafe fn push_metatable(l: *mut ffi::lua_State, which: &'static u8) {
             return;
         }
         ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_createtable(l, 1, 5);
+        // The type tag read by `check_ud` (array slot: no hashing).
+        ffi::lua_pushlightuserdata(l, key(which) as *mut c_void);
+        ffi::lua_rawseti(l, -2, 1);
         if ptr::eq(which, &CHAN_MT) {
             ffi::lua_createtable(l, 0, 5);
             for (name, f) in [
@@ -163,14 +177,21 @@ unsafe fn push_metatable(l: *mut ffi::lua_State, which: &'static u8) {
 }
 
 /// The block at `idx` if it is a userdata with metatable `which`.
+///
+/// The metatable is recognised by its type tag: array slot 1 holds the light userdata
+/// `key(which)`, a value only this module can make (Lua code cannot create light userdata),
+/// stored in a table Lua code cannot reach (`__metatable` hides it from `getmetatable`). So a
+/// userdata passes exactly when its metatable is one `push_metatable` built — what comparing
+/// with the registry's copy checked, without the registry's hash lookup per call.
 unsafe fn check_ud(l: *mut ffi::lua_State, idx: c_int, which: &'static u8) -> *mut c_void {
-    // SAFETY: type and metatable checks only; the stack is restored.
+    // SAFETY: type and metatable checks only; the stack is restored (`lua_getmetatable`
+    // pushes only on success; `lua_rawgeti` on the metatable pushes one value).
     unsafe {
         if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
             return ptr::null_mut();
         }
-        ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(which));
-        let same = ffi::lua_rawequal(l, -1, -2) != 0;
+        ffi::lua_rawgeti(l, -1, 1);
+        let same = ptr::eq(ffi::lua_touserdata(l, -1) as *const c_void, key(which));
         ffi::lua_pop(l, 2);
         if same {
             ffi::lua_touserdata(l, idx)
@@ -525,6 +546,7 @@ unsafe fn op_send(
                 task: me,
                 th: l,
                 select: None,
+                lazy: false,
             });
             core.parked += 1;
         }
@@ -609,6 +631,8 @@ unsafe fn op_receive(
                     task: me,
                     th: l,
                     select: None,
+                    // `ch_receive` yields with `receive_k` exactly when it can yield.
+                    lazy: ffi::lua_isyieldable(l) != 0,
                 });
                 core.parked += 1;
             }
@@ -681,6 +705,18 @@ unsafe fn op_close(
 /// Yield the running task: `MARK` plus its `n` results already on top of `l` (queued), or
 /// just `MARK` (parked).
 unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { yield_op_k(l, n, op, None) }
+}
+
+/// [`yield_op`] with a continuation `k` run when the task resumes (instead of returning the
+/// resume values directly).
+unsafe fn yield_op_k(
+    l: *mut ffi::lua_State,
+    n: c_int,
+    op: Op,
+    k: Option<ffi::lua_KFunction>,
+) -> c_int {
     // SAFETY: `l` is the running thread; yielding from a C function as its return is the
     // documented protocol. No destructors are live in the callers at this point.
     unsafe {
@@ -696,7 +732,7 @@ unsafe fn yield_op(l: *mut ffi::lua_State, n: c_int, op: Op) -> c_int {
         if n > 0 {
             ffi::lua_insert(l, -(n + 1));
         }
-        ffi::lua_yield(l, n + 1)
+        ffi::lua_yieldk(l, n + 1, 0, k)
     }
 }
 
@@ -770,8 +806,30 @@ unsafe extern "C-unwind" fn ch_receive(l: *mut ffi::lua_State) -> c_int {
         match r {
             Done::Now(n) => yield_op(l, n, Op::Requeued),
             Done::Fail(m) => raise_owned(l, m),
-            _ => yield_op(l, 0, Op::Park),
+            _ => yield_op_k(l, 0, Op::Park, Some(receive_k)),
         }
+    }
+}
+
+/// Continuation of a blocked `ch:receive()`: its results are the resume values (`v, ok`),
+/// with a message a delivery left unbuilt ([`super::message::lazy_mark`]) built here, on the
+/// receiving thread inside its resume (see [`hand_off`]).
+unsafe extern "C-unwind" fn receive_k(
+    l: *mut ffi::lua_State,
+    _status: c_int,
+    _ctx: ffi::lua_KContext,
+) -> c_int {
+    // SAFETY: called by Lua on resume with the stack of `ch_receive` (the channel at 1) plus
+    // the resume values; no Rust values are live in this frame.
+    unsafe {
+        let n = ffi::lua_gettop(l) - 1;
+        if n >= 1
+            && ffi::lua_type(l, 2) == ffi::LUA_TLIGHTUSERDATA
+            && ffi::lua_touserdata(l, 2) == super::message::lazy_mark()
+        {
+            super::message::build_lazy(l, 2);
+        }
+        n
     }
 }
 
@@ -1029,6 +1087,7 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
                         task: me,
                         th: l,
                         select: Some((sid, (i - 1) as u16)),
+                        lazy: false,
                     };
                     if send {
                         (*c).sendq.push_back(w);
@@ -1200,6 +1259,8 @@ pub(crate) enum Delivery {
     Value(LuaValue),
     /// A `process.Message` for this data.
     Message(super::message::MessageData),
+    /// The lazy mark of a message parked in the receiving task (engine-internal).
+    Lazy,
 }
 
 impl Delivery {
@@ -1212,19 +1273,50 @@ impl Delivery {
                 Delivery::Message(d) => {
                     super::message::push_message(l, d).map_err(mlua::Error::runtime)
                 }
+                Delivery::Lazy => {
+                    ffi::lua_pushlightuserdata(l, super::message::lazy_mark());
+                    Ok(())
+                }
             }
         }
     }
 }
 
 /// Hand `v` to the first waiting receiver of the channel (after [`readiness`] said
-/// `Receiver`).
-pub(crate) fn hand_off(lua: &Lua, core: &mut Core, ch: ChanRef, v: Delivery) -> mlua::Result<()> {
+/// `Receiver`). Runs without mlua's state lock ([`exec_unlocked`]).
+///
+/// # Safety
+/// `lua` is the state of `core`'s process (`exec_unlocked`'s contract).
+pub(crate) unsafe fn hand_off(
+    lua: &Lua,
+    core: &mut Core,
+    ch: ChanRef,
+    v: Delivery,
+) -> mlua::Result<()> {
     // SAFETY: see `ChanRef`.
     let Some(w) = pop_valid(unsafe { &mut (*ch.0).recvq }, core.epoch) else {
         return Ok(());
     };
-    lua.exec_raw_lua(|raw| {
+    // A message for a plain receive that yielded with `receive_k` is parked in its task and
+    // built there when it resumes (inside its `lua_resume`: no protected call of its own).
+    let v = match v {
+        Delivery::Message(d) if w.lazy && w.select.is_none() => match core.tasks.get_mut(w.task) {
+            Some(t) => match &mut t.lazy {
+                Some(slot) if slot.is_some() => Delivery::Message(d),
+                Some(slot) => {
+                    **slot = Some(d);
+                    Delivery::Lazy
+                }
+                slot @ None => {
+                    *slot = Some(Box::new(Some(d)));
+                    Delivery::Lazy
+                }
+            },
+            None => Delivery::Message(d),
+        },
+        v => v,
+    };
+    let f = |raw: &mlua::state::RawLua| {
         // SAFETY: push the value on this Lua's current stack, move it to the receiver.
         unsafe {
             let l = raw.state();
@@ -1244,13 +1336,25 @@ pub(crate) fn hand_off(lua: &Lua, core: &mut Core, ch: ChanRef, v: Delivery) -> 
             ffi::lua_settop(l, base);
             Ok(())
         }
-    })
+    };
+    // SAFETY: forwarded (this function's contract).
+    unsafe { exec_unlocked(lua, f) }
 }
 
-/// Buffer `v` in the channel (after [`readiness`] said `Room`).
-pub(crate) fn buffer(lua: &Lua, ch: ChanRef, ud: &AnyUserData, v: Delivery) -> mlua::Result<()> {
+/// Buffer `v` in the channel (after [`readiness`] said `Room`). Runs without mlua's state
+/// lock ([`exec_unlocked`]).
+///
+/// # Safety
+/// `lua` is the state of the current process, if one is current (`exec_unlocked`'s
+/// contract).
+pub(crate) unsafe fn buffer(
+    lua: &Lua,
+    ch: ChanRef,
+    ud: &AnyUserData,
+    v: Delivery,
+) -> mlua::Result<()> {
     let chv = LuaValue::UserData(ud.clone());
-    lua.exec_raw_lua(|raw| {
+    let f = |raw: &mlua::state::RawLua| {
         // SAFETY: push the channel and the value, store into the ring, restore the stack.
         unsafe {
             let l = raw.state();
@@ -1272,7 +1376,9 @@ pub(crate) fn buffer(lua: &Lua, ch: ChanRef, ud: &AnyUserData, v: Delivery) -> m
             ffi::lua_settop(l, base);
             Ok(())
         }
-    })
+    };
+    // SAFETY: forwarded (this function's contract).
+    unsafe { exec_unlocked(lua, f) }
 }
 
 /// Close `ch` from the engine (unsubscribe, one-shot delivery, timer stop); `closer`, if any,

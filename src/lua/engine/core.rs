@@ -21,6 +21,15 @@
 //!    [`Op`] in [`Core::pending`] and returns the yield marker; the engine takes it right after
 //!    the task's `lua_resume` returns. The slot is cleared before every resume, so an operation
 //!    stranded by a failed yield (non-yieldable context) can never be applied to another task.
+//! 4. **One thread per state.** A process's Lua state, and every handle into it (the core's
+//!    `Lua` clone, tasks' threads, subscription channels, [`super::channel::ChanRef`] block
+//!    pointers, registry references), is owned by the process object (or, between function
+//!    calls, by its pool worker, which moves with exclusive ownership). Engine code never
+//!    stores such a handle where another thread can reach it: messages, job closures and
+//!    completions carry runtime [`Value`]s, never Lua values. The executor steps a process on
+//!    one worker at a time through `&mut` access. So only the thread stepping (or creating,
+//!    or dropping) a process ever touches its state; the engine's per-step hot paths rely on
+//!    this to skip mlua's state lock ([`exec_unlocked`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -52,6 +61,11 @@ pub(crate) struct Task {
     /// A channel closed while this task was blocked sending on it: resume with
     /// `nil, "send on closed channel"`.
     pub send_closed: bool,
+    /// A message handed to this task's blocked receive, to be built when it resumes
+    /// ([`super::message::build_lazy`]); its resume values hold the lazy mark meanwhile. The
+    /// box is allocated on the first such message and kept for the next ones (a task that
+    /// never receives one pays 8 bytes, not the data's 64).
+    pub lazy: Option<Box<Option<super::message::MessageData>>>,
 }
 
 /// What a suspended task is waiting for, after its callback returned the yield marker.
@@ -346,6 +360,7 @@ impl Core {
             args,
             nargs: 0,
             send_closed: false,
+            lazy: None,
         });
         self.queue.push_back(id);
         id
@@ -484,6 +499,27 @@ impl Drop for Enter<'_> {
         let prev = self.prev;
         CURRENT.with(|c| c.set(prev));
     }
+}
+
+/// `lua.exec_raw_lua(f)` without mlua's state lock: for the engine's per-step hot paths (a
+/// task's resume, a delivery), where the lock's two atomic read-modify-writes per call were a
+/// measurable part of a message round trip (decision 0125). Outside any [`Enter`] guard it
+/// takes the lock as usual.
+///
+/// # Safety
+/// If a core is current on this thread ([`Enter`]), `lua` is that process's state.
+#[inline(always)]
+pub(crate) unsafe fn exec_unlocked<R>(lua: &Lua, f: impl FnOnce(&mlua::state::RawLua) -> R) -> R {
+    if CURRENT.with(Cell::get).is_null() {
+        return lua.exec_raw_lua(f);
+    }
+    // SAFETY: a core is current, so a step (or `init`, or an inline first step) of its
+    // process runs on this thread, and by the caller's contract `lua` is that process's
+    // state. By invariant 4 (module docs) only the thread stepping a process reaches its
+    // state or any handle into it: no other thread can lock or touch the state during `f`,
+    // which is `exec_raw_lua_unlocked`'s contract. Callbacks run by `f` may still lock
+    // (uncontended) as usual.
+    unsafe { lua.exec_raw_lua_unlocked(f) }
 }
 
 /// Run `f` with the current process's core.

@@ -568,6 +568,9 @@ fn sub_of(core: &Core, key: &Key) -> Option<(ChanRef, ModeKind)> {
 }
 
 /// Offer the queued messages to the subscriptions (see the module docs).
+///
+/// `lua` must be the state of `core`'s process (deliveries run without mlua's state lock,
+/// see [`super::core::exec_unlocked`]); the engine's step loop is the only caller.
 pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
     if core.mailbox.link_downs > 0 && !core.trap_links {
         core.link_down = true;
@@ -749,10 +752,12 @@ fn deliver(
         _ => Delivery::Value(plain_value(lua, kind, &pkg.payloads)?),
     };
     if receiver {
-        channel::hand_off(lua, core, raw, value)
+        // SAFETY: `lua` is the state of `core`'s process (`flush`'s contract).
+        unsafe { channel::hand_off(lua, core, raw, value) }
     } else {
         let ch = core.subs[key].chan.clone();
-        channel::buffer(lua, raw, &ch, value)
+        // SAFETY: as above.
+        unsafe { channel::buffer(lua, raw, &ch, value) }
     }
 }
 

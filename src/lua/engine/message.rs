@@ -30,6 +30,17 @@
 //! looks nothing up by hash. It runs in protected mode (the allocation is the only step that
 //! can raise: a memory error becomes a Lua error, never an abort); the caller keeps the Rust
 //! data until the very last, non-raising step moves the payload vector into the block.
+//!
+//! **Built by the receiver** (decision 0127): a message the engine hands to a task blocked in
+//! `ch:receive()` is not built by the delivery. Its data is parked in the task
+//! (`Task::lazy`) and the task is woken with [`lazy_mark`] in the message's place; the
+//! receive's continuation ([`build_lazy`]) builds the block on the receiving thread, inside
+//! the task's own `lua_resume`, which already catches errors — so the protected call per
+//! message (`lua_pcall`, its `setjmp` and call frame) is gone from that path. The allocation
+//! still happens before the data leaves the task, and everything after it cannot raise; a
+//! memory error is raised as the error of that `receive` (the data stays parked and is
+//! dropped with the task). Backlog takes and select cases still use the protected
+//! constructor.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -37,6 +48,7 @@ use std::ptr;
 use mlua::ffi;
 use wippy_rt::{Pid, Value};
 
+use super::core::with_core;
 use super::rawapi;
 use crate::lua::modules::payload::{self, Slot};
 
@@ -248,31 +260,40 @@ struct Build {
     plain: bool,
 }
 
-/// Protected constructor (a closure: upvalues 1 and 2 are the plain and owned metatables):
-/// argument 1 is a light userdata holding the `*mut Build`.
-unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called through lua_pcall by `push_message`, which keeps the data alive and
-    // owned until we return. The allocation is the only step that may raise; it happens
-    // before the block holds Rust resources; the last step moves the payload vector into the
-    // block and cannot raise.
+/// The block layout of `d`: whether it is plain, and the block size.
+fn layout(d: &MessageData) -> (bool, usize) {
+    let plain = d.payloads.len() <= MAX_INLINE && d.payloads.iter().all(inlinable);
+    let n = d.payloads.len();
+    let text = if plain { HEAD + SLOT * n } else { OWNED };
+    let mut size = text + d.topic.len() + from_text(d).len();
+    if plain {
+        size += d.payloads.iter().filter_map(Slot::extra).sum::<usize>();
+    }
+    (plain, size)
+}
+
+/// The sender's PID text (`""` for no sender).
+fn from_text(d: &MessageData) -> &[u8] {
+    if d.from.is_zero() {
+        b""
+    } else {
+        d.from.as_str().as_bytes()
+    }
+}
+
+/// Write the message block for `d` into `b` (allocated with the size [`layout`] gave for the
+/// layout `plain`); an owned block takes `d`'s payload vector. Never raises.
+///
+/// # Safety
+/// `b` is a fresh block of at least `layout(d).1` bytes, aligned for [`Owned`].
+unsafe fn fill(b: *mut u8, d: &mut MessageData, plain: bool) {
+    // SAFETY: every write stays inside the block (sizes as in `layout`); the header is written
+    // before anything reads it.
     unsafe {
-        let build = ffi::lua_touserdata(l, 1) as *mut Build;
-        let plain = (*build).plain;
-        let data = ptr::addr_of_mut!((*build).data);
-        let d = &*data;
         let n = d.payloads.len();
         let topic = d.topic.as_bytes();
-        let from: &[u8] = if d.from.is_zero() {
-            b""
-        } else {
-            d.from.as_str().as_bytes()
-        };
+        let from = from_text(d);
         let text = if plain { HEAD + SLOT * n } else { OWNED };
-        let mut size = text + topic.len() + from.len();
-        if plain {
-            size += d.payloads.iter().filter_map(Slot::extra).sum::<usize>();
-        }
-        let b = rawapi::new_block(l, size);
         let head = Head {
             magic: MAGIC,
             inline: if plain { n as u8 } else { 0 },
@@ -305,13 +326,113 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
                 }
             }
         }
-        debug_assert_eq!(off, size);
+        debug_assert_eq!(off, layout(d).1);
+        if !plain {
+            (*(b as *mut Owned)).payloads = std::mem::take(&mut d.payloads);
+        }
+    }
+}
+
+/// Protected constructor (a closure: upvalues 1 and 2 are the plain and owned metatables):
+/// argument 1 is a light userdata holding the `*mut Build`.
+unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called through lua_pcall by `push_message`, which keeps the data alive and
+    // owned until we return. The allocation is the only step that may raise; it happens
+    // before the block holds Rust resources; `fill` cannot raise, and moves the payload
+    // vector into the block last; setting the metatable does not allocate.
+    unsafe {
+        let build = ffi::lua_touserdata(l, 1) as *mut Build;
+        let plain = (*build).plain;
+        let (_, size) = layout(&(*build).data);
+        let b = rawapi::new_block(l, size);
+        fill(b, &mut (*build).data, plain);
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(if plain { 1 } else { 2 }));
         ffi::lua_setmetatable(l, -2);
-        if !plain {
-            (*(b as *mut Owned)).payloads = std::mem::take(&mut (*data).payloads);
-        }
         1
+    }
+}
+
+/// The value a delivery leaves in place of a Message it left to [`build_lazy`]: a light
+/// userdata with a fixed address (user code cannot make one).
+pub(crate) fn lazy_mark() -> *mut c_void {
+    static LAZY: u8 = 0;
+    &LAZY as *const u8 as *mut c_void
+}
+
+/// Replace the [`lazy_mark`] at `idx` of `l` with the Message of the data parked in the
+/// running task (`Task::lazy`). Runs on the receiving task's thread, inside its resume, so
+/// the allocation needs no protected call of its own: a memory error is raised as the error
+/// of the receive (the data stays parked until then, and is dropped with the task).
+///
+/// # Safety
+/// `l` is the running thread of the current process's running task, inside a C function
+/// (a continuation) that holds no Rust values with destructors; `idx` is absolute.
+pub(crate) unsafe fn build_lazy(l: *mut ffi::lua_State, idx: c_int) -> c_int {
+    // 1. The layout and the constructor reference, read in place.
+    let found = with_core(|c| {
+        let cur = c.current;
+        c.tasks
+            .get(cur)
+            .and_then(|t| t.lazy.as_deref()?.as_ref())
+            .map(|d| (layout(d), d.ctor))
+    });
+    let ((plain, size), ctor) = match found {
+        Ok(Some(v)) => v,
+        // Nothing parked (cannot happen: the mark is only pushed with data): deliver nil.
+        Ok(None) => {
+            // SAFETY: `idx` is a valid index (caller contract).
+            unsafe {
+                ffi::lua_pushnil(l);
+                ffi::lua_replace(l, idx);
+            }
+            return 0;
+        }
+        // SAFETY: no Rust values with destructors are live (caller contract).
+        Err(e) => unsafe { raise_core(l, e) },
+    };
+    // SAFETY: 2. allocate (may raise: nothing of ours is live; the data stays parked) and
+    // fetch the metatable from the constructor's upvalues (no allocation). 3. take the data
+    // and fill the block: nothing raises from here on. The block's size comes from the same
+    // data, untouched meanwhile (only a delivery parks data, and deliveries do not run while
+    // Lua code runs). Stack: a C function (the continuation runs in `ch:receive`'s frame)
+    // has `LUA_MINSTACK` (20) free slots; it holds the channel and two resume values and
+    // pushes two more.
+    unsafe {
+        let b = rawapi::new_block(l, size);
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ctor as ffi::lua_Integer);
+        ffi::lua_getupvalue(l, -1, if plain { 1 } else { 2 });
+        ffi::lua_remove(l, -2);
+        let data = with_core(|c| {
+            let cur = c.current;
+            c.tasks
+                .get_mut(cur)
+                .and_then(|t| t.lazy.as_deref_mut()?.take())
+        });
+        let Ok(Some(mut d)) = data else {
+            lazy_invariant_broken()
+        };
+        debug_assert_eq!(layout(&d), (plain, size));
+        fill(b, &mut d, plain);
+        drop(d);
+        ffi::lua_setmetatable(l, -2);
+        ffi::lua_replace(l, idx);
+        0
+    }
+}
+
+#[cold]
+fn lazy_invariant_broken() -> ! {
+    eprintln!("wippy: fatal: a parked message vanished before its receive resumed");
+    std::process::abort()
+}
+
+#[cold]
+unsafe fn raise_core(l: *mut ffi::lua_State, e: super::core::CoreError) -> ! {
+    // SAFETY: forwarded; the message is a static string.
+    unsafe {
+        let m = e.message();
+        ffi::lua_pushlstring(l, m.as_ptr() as *const _, m.len());
+        ffi::lua_error(l)
     }
 }
 
@@ -321,7 +442,7 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
 /// # Safety
 /// `l` is a live thread of the state `data.ctor` belongs to (if not 0).
 pub(crate) unsafe fn push_message(l: *mut ffi::lua_State, data: MessageData) -> Result<(), String> {
-    let plain = data.payloads.len() <= MAX_INLINE && data.payloads.iter().all(inlinable);
+    let plain = layout(&data).0;
     let mut b = Build { data, plain };
     let data = &mut b.data;
     // SAFETY: `b` lives on this frame for the whole protected call; `construct` only moves

@@ -19,6 +19,7 @@ use std::ffi::c_int;
 
 use mlua::{Lua, Thread, Value as LuaValue, ffi};
 
+use super::core::exec_unlocked;
 use super::preempt;
 use super::yields::mark;
 
@@ -42,7 +43,8 @@ pub(crate) enum Outcome {
 ///
 /// # Safety
 /// `th` must be a live thread of `lua`'s state (its `mlua::Thread` handle held by the
-/// caller's task table), suspended or not yet started.
+/// caller's task table), suspended or not yet started; if a core is current on this thread
+/// (the engine's step loop, inside its `Enter` guard), `lua` is its process's state.
 pub(crate) unsafe fn push_args(
     lua: &Lua,
     th: *mut ffi::lua_State,
@@ -52,7 +54,7 @@ pub(crate) unsafe fn push_args(
     if n == 0 {
         return Ok(0);
     }
-    lua.exec_raw_lua(|raw| {
+    let f = |raw: &mlua::state::RawLua| {
         // SAFETY: `raw.state()` belongs to the same Lua instance as `th` (caller contract);
         // the values are pushed on it and moved to `th`, leaving the main stack balanced.
         unsafe {
@@ -66,16 +68,21 @@ pub(crate) unsafe fn push_args(
             ffi::lua_xmove(main, th, n);
             Ok(n)
         }
-    })
+    };
+    // SAFETY: `exec_unlocked`'s contract is part of this function's.
+    unsafe { exec_unlocked(lua, f) }
 }
 
 /// Resume the Lua thread `th` with the `n` values already on its stack ([`push_args`]).
+///
+/// Runs without mlua's state lock ([`exec_unlocked`]): the resume is the hot path of every
+/// step, and only the stepping thread can reach a process's state.
 ///
 /// # Safety
 /// As [`push_args`]; additionally `th` must stay alive for the whole call (the caller keeps
 /// its task, and with it the `mlua::Thread`, in the core while Lua runs).
 pub(crate) unsafe fn resume(lua: &Lua, th: *mut ffi::lua_State, n: c_int) -> mlua::Result<Outcome> {
-    lua.exec_raw_lua(|raw| {
+    let f = |raw: &mlua::state::RawLua| {
         // SAFETY: `raw.state()` is the main (or current) state of the same Lua instance as
         // `th`. We keep both stacks balanced: every value the thread leaves behind is popped
         // before returning. `lua_resume` never raises into us (errors are returned as a
@@ -133,7 +140,9 @@ pub(crate) unsafe fn resume(lua: &Lua, th: *mut ffi::lua_State, n: c_int) -> mlu
                 }
             }
         }
-    })
+    };
+    // SAFETY: `exec_unlocked`'s contract is part of this function's.
+    unsafe { exec_unlocked(lua, f) }
 }
 
 /// `luaL_traceback` of `th`, computed in protected mode on `main` (an allocation failure

@@ -520,6 +520,28 @@ impl Lua {
         f(&lua)
     }
 
+    /// wippy: [`Lua::exec_raw_lua`] without taking the state lock.
+    ///
+    /// With the `send` feature the state sits behind a reentrant mutex, so every
+    /// `exec_raw_lua` costs two atomic read-modify-writes even when the calling thread is
+    /// the only one that can reach the state. This entry point skips them.
+    ///
+    /// # Safety
+    /// For the whole call, no other thread may use this Lua instance: no clone of this `Lua`
+    /// and no value, registry key, or other handle of its state may be used or dropped on
+    /// another thread (those would lock the mutex and touch the state concurrently). The
+    /// calling thread may hold the lock already, and code run inside `f` (callbacks) may
+    /// lock it as usual.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub unsafe fn exec_raw_lua_unlocked<R>(&self, f: impl FnOnce(&RawLua) -> R) -> R {
+        // SAFETY: per the contract no other thread accesses the state during the call, so
+        // this thread has the exclusive access the lock would have given it; `RawLua` is
+        // only read through a shared reference (its mutable parts are behind raw pointers,
+        // as under the lock).
+        f(unsafe { &*self.raw.data_ptr() })
+    }
+
     /// Loads the specified subset of the standard libraries into an existing Lua state.
     ///
     /// Use the [`StdLib`] flags to specify the libraries you want to load.
