@@ -540,6 +540,9 @@ unsafe fn op_send(
             return Done::Now(n);
         }
         if let Who::Plain = who {
+            if ffi::lua_isyieldable(l) == 0 {
+                return Done::Fail(NOT_YIELDABLE.to_string());
+            }
             let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
             c.sendq.push_back(Waiter {
                 epoch: core.epoch,
@@ -624,6 +627,11 @@ unsafe fn op_receive(
                     Err(m) => return Done::Fail(m),
                 }
             }
+            if let Who::Plain = who
+                && ffi::lua_isyieldable(l) == 0
+            {
+                return Done::Fail(NOT_YIELDABLE.to_string());
+            }
             let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
             if let Who::Plain = who {
                 c.recvq.push_back(Waiter {
@@ -631,8 +639,9 @@ unsafe fn op_receive(
                     task: me,
                     th: l,
                     select: None,
-                    // `ch_receive` yields with `receive_k` exactly when it can yield.
-                    lazy: ffi::lua_isyieldable(l) != 0,
+                    // `ch_receive` yields with `receive_k` (the thread can yield: checked
+                    // above).
+                    lazy: true,
                 });
                 core.parked += 1;
             }
@@ -740,12 +749,21 @@ unsafe fn yield_op_k(
 /// that task is the only runnable one, yielding would only make the engine resume it at once
 /// (nothing else runs and no delivery happens between two resumes of one round), so the task
 /// is taken back off the queue and the operation returns directly — a yield/resume pair less
-/// per operation for a process draining a channel or its inbox. Only where a yield would be
-/// allowed, so a non-yieldable context still reports the same error as before.
+/// per operation for a process draining a channel or its inbox.
+///
+/// Where the task cannot yield (inside a C function such as `table.sort`'s comparator) the
+/// operation is complete all the same: the task is taken back off the queue and the results
+/// are returned without the yield (a yield would raise and leave the task queued twice).
 unsafe fn take_back_if_alone(l: *mut ffi::lua_State) -> bool {
     // SAFETY: `l` is the running thread (only queried).
     if unsafe { ffi::lua_isyieldable(l) } == 0 {
-        return false;
+        return with_core(|c| {
+            let me = c.current;
+            if let Some(i) = c.queue.iter().rposition(|t| *t == me) {
+                c.queue.remove(i);
+            }
+        })
+        .is_ok();
     }
     with_core(|c| {
         let alone = c.queue.len() == 1 && c.queue.back() == Some(&c.current);
@@ -756,6 +774,11 @@ unsafe fn take_back_if_alone(l: *mut ffi::lua_State) -> bool {
     })
     .unwrap_or(false)
 }
+
+/// Raised by an operation that must wait where the task cannot yield (inside a C function
+/// such as `table.sort`'s comparator) — Lua's own message for a yield there. Nothing is
+/// registered: no waiter stays behind to take a later value.
+const NOT_YIELDABLE: &str = "attempt to yield across a C-call boundary";
 
 /// Run `f` with the core; raise the core error message on failure.
 unsafe fn core_op<R>(l: *mut ffi::lua_State, f: impl FnOnce(&mut Core) -> R) -> Result<R, c_int> {
@@ -1065,7 +1088,10 @@ unsafe extern "C-unwind" fn channel_select(l: *mut ffi::lua_State) -> c_int {
             ffi::lua_settop(l, 2);
             return select_yield(l, 0, Op::Park);
         }
-        // Block on every case.
+        // Block on every case (a thread that cannot yield must not leave waiters behind).
+        if ffi::lua_isyieldable(l) == 0 {
+            return raise(l, NOT_YIELDABLE);
+        }
         ffi::lua_pushvalue(l, 3);
         let cases_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
         let r = core_op(l, |core| {
