@@ -378,7 +378,10 @@ fn run(
                     }
                     let th = task.thread.state();
                     let raw_n = std::mem::take(&mut task.nargs);
-                    // SAFETY: `th` is the task's thread, kept alive by the task table.
+                    // SAFETY: `th` is the task's thread, kept alive by the task table; this
+                    // is the step loop inside the process's `Enter` guard, so the core current
+                    // on this thread is this process's and `lua` is its state (the unlocked
+                    // access of `core.rs` invariant 4).
                     let n = raw_n
                         + unsafe { task::push_args(lua, th, &mut task.args) }.map_err(vm_error)?;
                     next = Some((t, th, n));
@@ -390,7 +393,8 @@ fn run(
                 break;
             };
             // SAFETY: the task stays in the core's table while it runs (tasks are removed only
-            // after they return, or at teardown after the step), so `th` is alive.
+            // after they return, or at teardown after the step), so `th` is alive; as for
+            // `push_args` above, `lua` is the state of the process stepped on this thread.
             match unsafe { task::resume(lua, th, n) }.map_err(vm_error)? {
                 Outcome::Op(n) => {
                     let op = cell.borrow_mut().pending.take();
