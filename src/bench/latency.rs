@@ -132,6 +132,10 @@ pub fn run(sys: &Arc<System>, p: &Params, timeout: Duration) -> Result<Measured,
             ("hogs".into(), Value::Int(rounds.len() as i64)),
             ("hog_rounds".into(), Value::Int(rounds_total)),
             (
+                "preempt_resignals".into(),
+                Value::Int(crate::lua::engine::preempt::resignals() as i64),
+            ),
+            (
                 "mean_ns".into(),
                 Value::Float(LatencySummary::of(&hist).mean_ns),
             ),

@@ -14,7 +14,8 @@
 //!    than the slice marks that step as targeted and sends the worker `SIGURG` with `tgkill`
 //!    (a signal to a thread of this process only; a stale thread id finds no slot and does
 //!    nothing). A step is thus preempted at `slice` plus the timer's wake-up latency (tens of
-//!    µs; the watchdog asks for [`WATCHDOG_TIMER_SLACK`]), not at a coarse tick.
+//!    µs; the watchdog asks for [`WATCHDOG_TIMER_SLACK`]), not at a coarse tick. A step still
+//!    running [`RESIGNAL_AFTER`] after its signal is signalled again.
 //! 3. The signal handler, on the worker thread, checks that the targeted step is still the
 //!    running one and installs the count hook on the Lua thread currently executing there
 //!    ([`set_running`] tracks it across the engine's resumes and the user's
@@ -115,6 +116,24 @@ pub const WATCHDOG_IDLE_AFTER: Duration = Duration::from_millis(50);
 /// (error ≈ 40 ns / 1 ms = 0.004 %). Delays only the preemption of a step running when the
 /// watchdog starts, once, by at most this.
 pub const TSC_CALIBRATION: Duration = Duration::from_millis(1);
+
+/// A step still running this long after its preemption signal is signalled again. The hook
+/// yields within microseconds of a signal the worker receives, so a step gets here when the
+/// OS kept its worker off the CPU (common on a loaded machine: a few per `wippy bench latency`
+/// run), in a long non-yieldable C call (the hook keeps counting its budget), or when a
+/// preemption was lost on the worker. The last happened: before the repeat, about 1 run in 20
+/// of `wippy bench latency` left CPU-bound processes running for ever (decision 0110, stop 12
+/// update; cause not found). The repeat bounds any of these to a delay.
+pub const RESIGNAL_AFTER: Duration = Duration::from_millis(10);
+
+/// Number of repeated preemption signals since start (diagnostics; see [`RESIGNAL_AFTER`]).
+static RESIGNALS: AtomicU64 = AtomicU64::new(0);
+static RESIGNAL_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Number of repeated preemption signals sent since the process started.
+pub fn resignals() -> u64 {
+    RESIGNALS.load(Relaxed)
+}
 
 /// Environment variable overriding [`DEFAULT_SLICE`].
 pub const SLICE_ENV: &str = "WIPPY_LUA_TIMESLICE";
@@ -529,14 +548,15 @@ struct Scan {
 }
 
 /// Signal every step past its slice; report the next deadline (nanoseconds since [`base`]).
-fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock) -> Scan {
+fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock, sent: &mut Vec<u64>) -> Scan {
     let now = clock.sample();
+    sent.resize(slots.len(), 0);
     let mut out = Scan {
         next: None,
         seqs: 0,
         running: false,
     };
-    for s in slots {
+    for (i, s) in slots.iter().enumerate() {
         if !s.alive.load(SeqCst) {
             continue;
         }
@@ -554,8 +574,25 @@ fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock) -> Scan {
             continue;
         }
         if s.target.swap(seq, SeqCst) == seq {
-            continue; // already signalled for this step
+            // Already signalled for this step. Normally it yields within microseconds; one
+            // still running long after (a non-yieldable C call, or a preemption lost on the
+            // worker) is signalled again, so no step can keep a worker for ever.
+            if now.saturating_sub(sent[i]) < RESIGNAL_AFTER.as_nanos() as u64 {
+                continue;
+            }
+            if !RESIGNAL_REPORTED.swap(true, Relaxed) {
+                // Debug only: a worker the OS kept off its CPU for that long gets here too.
+                log::debug!(
+                    target: "wippy::lua",
+                    "a Lua step on thread {} still runs {:?} after its preemption signal (a long \
+                     non-yieldable C call, or a lost preemption); signalling again (reported once)",
+                    s.tid.load(Relaxed),
+                    RESIGNAL_AFTER
+                );
+            }
+            RESIGNALS.fetch_add(1, Relaxed);
         }
+        sent[i] = now;
         // SAFETY: tgkill with our own pid only reaches threads of this process; a thread id
         // that was reused by a new thread of ours reaches a handler that finds no matching
         // step and does nothing.
@@ -573,6 +610,7 @@ fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock) -> Scan {
 
 fn watchdog_loop() {
     set_timer_slack(WATCHDOG_TIMER_SLACK);
+    let mut sent = Vec::new();
     let slice = settings().slice.as_nanos() as u64;
     let idle_after = WATCHDOG_IDLE_AFTER.as_nanos() as u64;
     let min_sleep = WATCHDOG_MIN_SLEEP.as_nanos() as u64;
@@ -580,7 +618,7 @@ fn watchdog_loop() {
     let (mut last_seqs, mut quiet_since) = (0u64, now_ns());
     loop {
         let slots: Vec<&'static Slot> = SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let sc = scan(&slots, slice, &mut clock);
+        let sc = scan(&slots, slice, &mut clock, &mut sent);
         let now = now_ns();
         if sc.running || sc.seqs != last_seqs {
             last_seqs = sc.seqs;
