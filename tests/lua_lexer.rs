@@ -86,3 +86,26 @@ fn errors_name_keywords_as_stock_lua() {
     let e = load_error(&lua, "x = 1 until");
     assert!(e.contains("near 'until'"), "{e}");
 }
+
+/// The parser finds a `break`'s target label by the interned string "break" (the goto it
+/// records is not a GC root). With reserved words no longer fixed in every state, that string
+/// must stay alive for the whole parse, or a collection between the `break` and the end of its
+/// loop makes the label a different string: "no visible label 'break' for <goto>" (found by
+/// `tests/frontend_props.rs`). Thousands of distinct strings between the two force collection
+/// cycles during the parse.
+#[test]
+fn break_survives_collections_during_the_parse() {
+    let lua = Lua::new();
+    lua.load("collectgarbage(\"incremental\", 100, 400)")
+        .exec()
+        .unwrap();
+    let mut code =
+        String::from("local n = 0\nfor i = 1, 3 do\n  if i == 2 then break end\n  local t = {");
+    for i in 0..20_000 {
+        code.push_str(&format!("\"s{i}\", "));
+    }
+    code.push_str("}\n  n = n + #t\nend\nreturn n\n");
+    for _ in 0..3 {
+        assert_eq!(eval(&lua, &code), Value::Integer(20_000));
+    }
+}

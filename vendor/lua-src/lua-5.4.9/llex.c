@@ -193,6 +193,10 @@ void luaX_setinput (lua_State *L, LexState *ls, ZIO *z, TString *source,
   ls->lastline = 1;
   ls->source = source;
   ls->envn = luaS_newliteral(L, LUA_ENV);  /* get env name */
+  /* wippy: "break" is no longer a fixed reserved-word string, but the parser names break
+  ** gotos and their labels with it ('luaS_newliteral' in lparser.c) and the goto list is
+  ** not a GC root: anchor it in the scanner table for the whole parse (PATCHES.md 8) */
+  luaX_newstring(ls, "break", 5);
   luaZ_resizebuffer(ls->L, ls->buff, LUA_MINBUFFER);  /* initialize buffer */
 }
 
