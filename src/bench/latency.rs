@@ -136,6 +136,13 @@ pub fn run(sys: &Arc<System>, p: &Params, timeout: Duration) -> Result<Measured,
                 Value::Int(crate::lua::engine::preempt::resignals() as i64),
             ),
             (
+                "preempt_resignal_kinds".into(),
+                Value::str(&format!(
+                    "{:?}",
+                    crate::lua::engine::preempt::resignal_kinds()
+                )),
+            ),
+            (
                 "mean_ns".into(),
                 Value::Float(LatencySummary::of(&hist).mean_ns),
             ),

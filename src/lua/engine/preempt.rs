@@ -130,9 +130,19 @@ pub const RESIGNAL_AFTER: Duration = Duration::from_millis(10);
 static RESIGNALS: AtomicU64 = AtomicU64::new(0);
 static RESIGNAL_REPORTED: AtomicBool = AtomicBool::new(false);
 
+/// Re-signals by what the first signal's handler did: not armed / armed with no Lua thread
+/// running / armed with the hook installed.
+static RESIGNAL_KINDS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
 /// Number of repeated preemption signals sent since the process started.
 pub fn resignals() -> u64 {
     RESIGNALS.load(Relaxed)
+}
+
+/// [`resignals`] split by what the handler of the step's earlier signal did: `[not armed,
+/// armed while no Lua thread ran, armed with the hook installed]` (diagnostics).
+pub fn resignal_kinds() -> [u64; 3] {
+    [0, 1, 2].map(|i| RESIGNAL_KINDS[i].load(Relaxed))
 }
 
 /// Environment variable overriding [`DEFAULT_SLICE`].
@@ -207,6 +217,11 @@ struct Slot {
     start: AtomicU64,
     /// The step sequence number the watchdog wants preempted.
     target: AtomicU64,
+    /// Diagnostics for re-signals: the step the signal handler last armed, and whether a Lua
+    /// thread was running there at the time (the hook went on it) or not (left to the next
+    /// `set_running`).
+    armed: AtomicU64,
+    armed_running: AtomicBool,
     alive: AtomicBool,
 }
 
@@ -360,6 +375,8 @@ fn slot() -> &'static Slot {
         seq: AtomicU64::new(0),
         start: AtomicU64::new(0),
         target: AtomicU64::new(0),
+        armed: AtomicU64::new(0),
+        armed_running: AtomicBool::new(false),
         alive: AtomicBool::new(true),
     }));
     SLOTS.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
@@ -591,6 +608,14 @@ fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock, sent: &mut Vec<u
                 );
             }
             RESIGNALS.fetch_add(1, Relaxed);
+            let kind = if s.armed.load(Relaxed) != seq {
+                0 // the handler has not armed this step (signal not yet run, or a mismatch)
+            } else if s.armed_running.load(Relaxed) {
+                2 // armed with the hook installed on the running Lua thread
+            } else {
+                1 // armed while no Lua thread ran (the hook left to `set_running`)
+            };
+            RESIGNAL_KINDS[kind].fetch_add(1, Relaxed);
         }
         sent[i] = now;
         // SAFETY: tgkill with our own pid only reaches threads of this process; a thread id
@@ -687,6 +712,8 @@ extern "C" fn on_signal(_sig: c_int) {
             // Armed even when no Lua thread runs right now: the next one resumed in this
             // step gets the hook from `set_running`.
             ARMED_SEQ.with(|c| c.set(seq));
+            slot.armed_running.store(!l.is_null(), Relaxed);
+            slot.armed.store(seq, Relaxed);
             if !l.is_null() {
                 // SAFETY: `l` is the Lua thread executing on this OS thread right now (or one
                 // suspended by it), alive for the duration of its resume; Lua documents
