@@ -627,13 +627,11 @@ unsafe fn op_receive(
                     Err(m) => return Done::Fail(m),
                 }
             }
-            if let Who::Plain = who
-                && ffi::lua_isyieldable(l) == 0
-            {
-                return Done::Fail(NOT_YIELDABLE.to_string());
-            }
-            let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
             if let Who::Plain = who {
+                if ffi::lua_isyieldable(l) == 0 {
+                    return Done::Fail(NOT_YIELDABLE.to_string());
+                }
+                let c = &mut *(ffi::lua_touserdata(l, ch_idx) as *mut RawChan);
                 c.recvq.push_back(Waiter {
                     epoch,
                     task: me,

@@ -413,7 +413,10 @@ pub(crate) fn inherit(core: &mut Core, pkgs: VecDeque<Package>) {
 }
 
 /// Subscribe `topic` with a new channel of capacity `cap` (or return the existing channel).
-pub(crate) fn subscribe(
+///
+/// # Safety
+/// As [`flush`]: `lua` is the state of `core`'s process.
+pub(crate) unsafe fn subscribe(
     lua: &Lua,
     core: &mut Core,
     topic: &str,
@@ -438,7 +441,8 @@ pub(crate) fn subscribe(
         },
     );
     sub_added(core, topic);
-    flush(lua, core)?;
+    // SAFETY: this function's contract.
+    unsafe { flush(lua, core)? };
     Ok(ch)
 }
 
@@ -569,9 +573,10 @@ fn sub_of(core: &Core, key: &Key) -> Option<(ChanRef, ModeKind)> {
 
 /// Offer the queued messages to the subscriptions (see the module docs).
 ///
-/// `lua` must be the state of `core`'s process (deliveries run without mlua's state lock,
-/// see [`super::core::exec_unlocked`]); the engine's step loop is the only caller.
-pub(crate) fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
+/// # Safety
+/// `lua` is the state of `core`'s process: deliveries run without mlua's state lock
+/// ([`super::core::exec_unlocked`], `core.rs` invariant 4).
+pub(crate) unsafe fn flush(lua: &Lua, core: &mut Core) -> mlua::Result<()> {
     if core.mailbox.link_downs > 0 && !core.trap_links {
         core.link_down = true;
     }
@@ -752,7 +757,7 @@ fn deliver(
         _ => Delivery::Value(plain_value(lua, kind, &pkg.payloads)?),
     };
     if receiver {
-        // SAFETY: `lua` is the state of `core`'s process (`flush`'s contract).
+        // SAFETY: `lua` is the state of `core`'s process (`flush`'s contract, passed down).
         unsafe { channel::hand_off(lua, core, raw, value) }
     } else {
         let ch = core.subs[key].chan.clone();

@@ -126,17 +126,16 @@ pub const TSC_CALIBRATION: Duration = Duration::from_millis(1);
 /// update; cause not found). The repeat bounds any of these to a delay.
 pub const RESIGNAL_AFTER: Duration = Duration::from_millis(10);
 
-/// Number of repeated preemption signals since start (diagnostics; see [`RESIGNAL_AFTER`]).
-static RESIGNALS: AtomicU64 = AtomicU64::new(0);
 static RESIGNAL_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Re-signals by what the first signal's handler did: not armed / armed with no Lua thread
 /// running / armed with the hook installed.
 static RESIGNAL_KINDS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
-/// Number of repeated preemption signals sent since the process started.
+/// Number of repeated preemption signals sent since the process started (diagnostics; see
+/// [`RESIGNAL_AFTER`]).
 pub fn resignals() -> u64 {
-    RESIGNALS.load(Relaxed)
+    resignal_kinds().iter().sum()
 }
 
 /// [`resignals`] split by what the handler of the step's earlier signal did: `[not armed,
@@ -607,7 +606,6 @@ fn scan(slots: &[&'static Slot], slice: u64, clock: &mut Clock, sent: &mut Vec<u
                     RESIGNAL_AFTER
                 );
             }
-            RESIGNALS.fetch_add(1, Relaxed);
             let kind = if s.armed.load(Relaxed) != seq {
                 0 // the handler has not armed this step (signal not yet run, or a mismatch)
             } else if s.armed_running.load(Relaxed) {

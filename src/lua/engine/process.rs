@@ -349,7 +349,8 @@ fn run(
     loop {
         {
             let mut c = cell.borrow_mut();
-            mailbox::flush(lua, &mut c).map_err(vm_error)?;
+            // SAFETY: the step loop: `lua` is this process's state and `c` its core.
+            unsafe { mailbox::flush(lua, &mut c) }.map_err(vm_error)?;
             if c.link_down {
                 return Err(Error::internal("linked process failed"));
             }
@@ -461,7 +462,8 @@ fn run(
             if !c.mailbox.pending() {
                 false
             } else {
-                mailbox::flush(lua, &mut c).map_err(vm_error)?;
+                // SAFETY: as above.
+                unsafe { mailbox::flush(lua, &mut c) }.map_err(vm_error)?;
                 if c.link_down {
                     return Err(Error::internal("linked process failed"));
                 }

@@ -318,7 +318,9 @@ fn subscribe(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
             return Ok(Err(Error::internal("events bridge is not installed")));
         };
         let topic = c.private_topic("events");
-        let ch = mailbox::subscribe(lua, c, &topic, CHANNEL_BUFFER, SubMode::Raw)?;
+        // SAFETY: a Lua callback: `lua` is the state of the process whose core
+        // `with_core` lent (`mailbox::flush`'s contract).
+        let ch = unsafe { mailbox::subscribe(lua, c, &topic, CHANNEL_BUFFER, SubMode::Raw) }?;
         Ok(Ok((c.pid.clone(), topic, ch, bridge)))
     });
     let (pid, topic, chan, bridge) = match r {

@@ -384,7 +384,9 @@ fn terminate(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
 }
 
 fn subscribe(lua: &Lua, topic: &str, cap: usize, mode: SubMode) -> mlua::Result<MultiValue> {
-    match with_core(|c| mailbox::subscribe(lua, c, topic, cap, mode)) {
+    // SAFETY: a callback runs on its process's state, and `with_core` gives that process's
+    // core (the core current on this thread is the one stepping `lua`).
+    match with_core(|c| unsafe { mailbox::subscribe(lua, c, topic, cap, mode) }) {
         Ok(Ok(ch)) => Ok(ret1(LuaValue::UserData(ch))),
         Ok(Err(e)) => Err(e),
         Err(e) => yields::core_error(lua, e),

@@ -67,7 +67,9 @@ fn arm_once(
 ) -> mlua::Result<Result<(String, AnyUserData), super::super::core::CoreError>> {
     with_core(|c| -> mlua::Result<(String, AnyUserData)> {
         let topic = c.private_topic("timer");
-        let ch = mailbox::subscribe(lua, c, &topic, 1, SubMode::TimerOnce)?;
+        // SAFETY: a Lua callback: `lua` is the state of the process whose core
+        // `with_core` lent (`mailbox::flush`'s contract).
+        let ch = unsafe { mailbox::subscribe(lua, c, &topic, 1, SubMode::TimerOnce) }?;
         let deadline = Instant::now() + Duration::from_nanos(ns as u64);
         let h = c.handle.timer(deadline, &c.pid, &topic);
         c.timers.insert(topic.clone(), h);
@@ -128,7 +130,9 @@ impl UserData for Timer {
                 }
                 // Fired or stopped: a fresh subscription on a fresh topic.
                 let topic = c.private_topic("timer");
-                let ch = mailbox::subscribe(lua, c, &topic, 1, SubMode::TimerOnce)?;
+                // SAFETY: a Lua callback: `lua` is the state of the process whose core
+                // `with_core` lent (`mailbox::flush`'s contract).
+                let ch = unsafe { mailbox::subscribe(lua, c, &topic, 1, SubMode::TimerOnce) }?;
                 let h = c.handle.timer(deadline, &c.pid, &topic);
                 c.timers.insert(topic.clone(), h);
                 t.topic = topic;
@@ -198,7 +202,9 @@ fn ticker(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     };
     let r = with_core(|c| -> mlua::Result<(String, AnyUserData)> {
         let topic = c.private_topic("ticker");
-        let ch = mailbox::subscribe(lua, c, &topic, TICKER_BUFFER, SubMode::Ticker)?;
+        // SAFETY: a Lua callback: `lua` is the state of the process whose core
+        // `with_core` lent (`mailbox::flush`'s contract).
+        let ch = unsafe { mailbox::subscribe(lua, c, &topic, TICKER_BUFFER, SubMode::Ticker) }?;
         let h = c
             .handle
             .ticker(Duration::from_nanos(ns as u64), &c.pid, &topic);
